@@ -1,0 +1,146 @@
+using System.Buffers;
+using PipelineServer.Protocols.Internal;
+
+namespace PipelineServer.Protocols.Framing;
+
+/// <summary>
+/// Splits a stream into frames that end with a delimiter, such as <c>\n</c> or <c>\r\n</c>. Frames are slices of the
+/// input: nothing is copied.
+/// </summary>
+/// <remarks>
+/// <para>
+/// With several delimiters, the one that gives the shortest frame wins; where two match at the same place, the longer
+/// one wins (so with <c>\r\n</c> and <c>\n</c>, <c>"a\r\n"</c> is the frame <c>"a"</c>).
+/// </para>
+/// <para>
+/// <see cref="MaxFrameLength"/> bounds the bytes one frame occupies on the wire, delimiter included. The reader fails
+/// as soon as the limit is certain to be passed: when a frame's delimiter is found beyond it, or when that many bytes
+/// are buffered with no delimiter among them.
+/// </para>
+/// </remarks>
+public sealed class DelimiterFrameReader : IMessageReader<ReadOnlySequence<byte>>
+{
+    private readonly byte[][] _delimiters;
+
+    /// <summary>Creates a reader for frames ended by one delimiter.</summary>
+    /// <param name="delimiter">The delimiter; not empty.</param>
+    /// <param name="stripDelimiter">Whether frames are returned without their delimiter.</param>
+    /// <param name="maxFrameLength">The most bytes one frame may occupy, delimiter included.</param>
+    public DelimiterFrameReader(ReadOnlySpan<byte> delimiter, bool stripDelimiter = true, int maxFrameLength = ProtocolDefaults.MaxMessageSize)
+        : this([delimiter.ToArray()], stripDelimiter, maxFrameLength, nameof(delimiter))
+    {
+    }
+
+    private DelimiterFrameReader(byte[][] delimiters, bool stripDelimiter, int maxFrameLength, string paramName)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxFrameLength);
+        if (delimiters.Length == 0)
+        {
+            ThrowHelper.ThrowArgumentException("At least one delimiter is required.", paramName);
+        }
+
+        foreach (var delimiter in delimiters)
+        {
+            if (delimiter is null || delimiter.Length == 0)
+            {
+                ThrowHelper.ThrowArgumentException("A delimiter must not be empty.", paramName);
+            }
+        }
+
+        _delimiters = delimiters;
+        StripDelimiter = stripDelimiter;
+        MaxFrameLength = maxFrameLength;
+    }
+
+    /// <summary>Creates a reader for frames ended by any of several delimiters.</summary>
+    /// <param name="delimiters">The delimiters; at least one, none empty. They are copied.</param>
+    /// <param name="stripDelimiter">Whether frames are returned without their delimiter.</param>
+    /// <param name="maxFrameLength">The most bytes one frame may occupy, delimiter included.</param>
+    /// <returns>A new reader.</returns>
+    public static DelimiterFrameReader Create(IEnumerable<byte[]> delimiters, bool stripDelimiter = true, int maxFrameLength = ProtocolDefaults.MaxMessageSize)
+    {
+        ArgumentNullException.ThrowIfNull(delimiters);
+        var copies = new List<byte[]>();
+        foreach (var delimiter in delimiters)
+        {
+            copies.Add(delimiter is null ? [] : (byte[])delimiter.Clone());
+        }
+
+        return new DelimiterFrameReader([.. copies], stripDelimiter, maxFrameLength, nameof(delimiters));
+    }
+
+    /// <summary>A reader for text lines ended by <c>\r\n</c> or <c>\n</c>.</summary>
+    /// <param name="stripDelimiter">Whether lines are returned without their line ending.</param>
+    /// <param name="maxFrameLength">The most bytes one line may occupy, line ending included.</param>
+    /// <returns>A new reader.</returns>
+    public static DelimiterFrameReader Lines(bool stripDelimiter = true, int maxFrameLength = ProtocolDefaults.MaxMessageSize) =>
+        new([[(byte)'\r', (byte)'\n'], [(byte)'\n']], stripDelimiter, maxFrameLength, nameof(maxFrameLength));
+
+    /// <summary>Whether frames are returned without their delimiter.</summary>
+    public bool StripDelimiter { get; }
+
+    /// <summary>The most bytes one frame may occupy, delimiter included.</summary>
+    public int MaxFrameLength { get; }
+
+    /// <inheritdoc />
+    public bool TryParseMessage(in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, out ReadOnlySequence<byte> message)
+    {
+        long best = -1;
+        var bestLength = 0;
+        foreach (var delimiter in _delimiters)
+        {
+            // Only a match that starts no later than the best so far can win, so later searches look at less.
+            var limit = best < 0 ? input.Length : Math.Min(input.Length, best + delimiter.Length);
+            var index = IndexOf(input, delimiter, limit);
+            if (index >= 0 && (best < 0 || index < best || (index == best && delimiter.Length > bestLength)))
+            {
+                best = index;
+                bestLength = delimiter.Length;
+            }
+        }
+
+        if (best < 0)
+        {
+            // No delimiter yet: whatever frame is coming ends beyond the buffered bytes.
+            if (input.Length >= MaxFrameLength)
+            {
+                ThrowHelper.ThrowFrameTooLarge(input.Length + 1, MaxFrameLength);
+            }
+
+            message = default;
+            return false;
+        }
+
+        var frameEnd = best + bestLength;
+        if (frameEnd > MaxFrameLength)
+        {
+            ThrowHelper.ThrowFrameTooLarge(frameEnd, MaxFrameLength);
+        }
+
+        var end = input.GetPosition(frameEnd);
+        message = input.Slice(input.Start, StripDelimiter ? input.GetPosition(best) : end);
+        consumed = end;
+        examined = end;
+        return true;
+    }
+
+    private static long IndexOf(in ReadOnlySequence<byte> input, byte[] delimiter, long limit)
+    {
+        if (input.IsSingleSegment)
+        {
+            var span = input.FirstSpan;
+            if (limit < span.Length)
+            {
+                span = span[..(int)limit];
+            }
+
+            return delimiter.Length == 1 ? span.IndexOf(delimiter[0]) : span.IndexOf(delimiter);
+        }
+
+        var reader = new SequenceReader<byte>(limit < input.Length ? input.Slice(0, limit) : input);
+        var found = delimiter.Length == 1
+            ? reader.TryAdvanceTo(delimiter[0], advancePastDelimiter: false)
+            : reader.TryReadTo(out ReadOnlySequence<byte> _, delimiter, advancePastDelimiter: false);
+        return found ? reader.Consumed : -1;
+    }
+}
