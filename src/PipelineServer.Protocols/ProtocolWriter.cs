@@ -175,18 +175,22 @@ public sealed class ProtocolWriter
     // Called under _sync with a flush that has already completed.
     private void CompleteSynchronousFlush(ValueTask<FlushResult> flush)
     {
+        FlushResult result;
         try
         {
-            var result = flush.GetAwaiter().GetResult();
-            if (result.IsCompleted)
-            {
-                MarkClosed(null);
-            }
+            result = flush.GetAwaiter().GetResult();
         }
         catch (Exception ex)
         {
             MarkClosed(ex);
             throw CreateClosed(ex);
+        }
+
+        if (result.IsCompleted)
+        {
+            // The peer stopped reading: the bytes just flushed went nowhere.
+            MarkClosed(null);
+            ThrowHelper.ThrowConnectionClosed(null);
         }
     }
 
