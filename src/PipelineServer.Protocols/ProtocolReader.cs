@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using PipelineServer.Protocols.Internal;
 
 namespace PipelineServer.Protocols;
@@ -193,6 +194,8 @@ public sealed class ProtocolReader
         }
     }
 
+    // Pooled so that waiting for the next batch allocates nothing in steady state.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ProtocolReadResult<TMessage>> ReadFromPipeAsync<TMessage>(IMessageReader<TMessage> reader, CancellationToken cancellationToken)
     {
         _readInProgress = true;
