@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+using PipelineServer.Protocols;
+
+namespace PipelineServer.Internal;
+
+// Event ids are stable: never renumber them. Next free id: 6.
+internal static partial class Log
+{
+    public const string CategoryName = "PipelineServer.Protocol";
+
+    [LoggerMessage(1, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} violated the protocol ({Kind}) and was closed: {Reason}", EventName = "ProtocolError")]
+    public static partial void ProtocolError(ILogger logger, string connectionId, string? remoteEndPoint, ProtocolErrorKind kind, string reason);
+
+    [LoggerMessage(2, LogLevel.Debug, "Connection {ConnectionId} ended abruptly: {Reason}", EventName = "ConnectionEndedAbruptly")]
+    public static partial void ConnectionEndedAbruptly(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(3, LogLevel.Error, "The message handler failed on connection {ConnectionId}; the connection was closed.", EventName = "HandlerError")]
+    public static partial void HandlerError(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(4, LogLevel.Error, "{Callback} failed on connection {ConnectionId}.", EventName = "CallbackError")]
+    public static partial void CallbackError(ILogger logger, string callback, string connectionId, Exception exception);
+
+    [LoggerMessage(5, LogLevel.Debug, "Connection {ConnectionId} is draining: finishing the messages already received before closing.", EventName = "ConnectionDraining")]
+    public static partial void ConnectionDraining(ILogger logger, string connectionId);
+}
