@@ -70,6 +70,8 @@ public sealed class ProtocolSession<TOutbound>
 
     internal bool CloseRequested => _closeRequested;
 
+    internal bool IsDraining => _draining;
+
     /// <summary>
     /// Queues a message. It is sent with the other responses of the current batch, when the server has handled every
     /// message already received; call <see cref="FlushAsync"/> to send it sooner.

@@ -1,5 +1,4 @@
-using System.Buffers;
-using System.Diagnostics.CodeAnalysis;
+using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using PipelineServer.Protocols;
@@ -68,31 +67,9 @@ public sealed class EmbeddedConnection : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the receive.</param>
     /// <returns>The bytes.</returns>
     /// <exception cref="EndOfStreamException">The server closed the connection first.</exception>
-    public async ValueTask<byte[]> ReceiveExactlyAsync(int count, CancellationToken cancellationToken = default)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        using var timeout = LinkTimeout(cancellationToken);
-        var input = _client.Transport.Input;
-        while (true)
-        {
-            var result = await ReadAsync(input, timeout.Token).ConfigureAwait(false);
-            var buffer = result.Buffer;
-            if (buffer.Length >= count)
-            {
-                var bytes = buffer.Slice(0, count).ToArray();
-                input.AdvanceTo(buffer.GetPosition(count));
-                return bytes;
-            }
-
-            if (result.IsCompleted)
-            {
-                input.AdvanceTo(buffer.Start, buffer.End);
-                throw new EndOfStreamException($"The server closed the connection after {buffer.Length} of the {count} bytes expected.");
-            }
-
-            input.AdvanceTo(buffer.Start, buffer.End);
-        }
-    }
+    /// <exception cref="TimeoutException">Nothing arrived within the server's receive timeout.</exception>
+    public ValueTask<byte[]> ReceiveExactlyAsync(int count, CancellationToken cancellationToken = default) =>
+        WithTimeout(static (input, count, _, token) => input.ReceiveExactlyAsync(count, token), count, 0, cancellationToken);
 
     /// <summary>Receives one message, parsed with <paramref name="reader"/> and copied with <paramref name="copy"/>.</summary>
     /// <typeparam name="TMessage">The message type.</typeparam>
@@ -102,50 +79,16 @@ public sealed class EmbeddedConnection : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the receive.</param>
     /// <returns>The copy.</returns>
     /// <exception cref="EndOfStreamException">The server closed the connection before a whole message arrived.</exception>
-    public async ValueTask<TResult> ReceiveMessageAsync<TMessage, TResult>(IMessageReader<TMessage> reader, Func<TMessage, TResult> copy, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(reader);
-        ArgumentNullException.ThrowIfNull(copy);
-        using var timeout = LinkTimeout(cancellationToken);
-        var input = _client.Transport.Input;
-        while (true)
-        {
-            var result = await ReadAsync(input, timeout.Token).ConfigureAwait(false);
-            var buffer = result.Buffer;
-            if (TryParse(reader, copy, buffer, out var message, out var consumed, out var examined))
-            {
-                input.AdvanceTo(consumed);
-                return message;
-            }
-
-            input.AdvanceTo(consumed, examined);
-            if (result.IsCompleted)
-            {
-                throw new EndOfStreamException($"The server closed the connection with {buffer.Slice(consumed).Length} bytes of an incomplete message buffered.");
-            }
-        }
-    }
+    /// <exception cref="TimeoutException">Nothing arrived within the server's receive timeout.</exception>
+    public ValueTask<TResult> ReceiveMessageAsync<TMessage, TResult>(IMessageReader<TMessage> reader, Func<TMessage, TResult> copy, CancellationToken cancellationToken = default) =>
+        WithTimeout(static (input, reader, copy, token) => input.ReceiveMessageAsync(reader, copy, token), reader, copy, cancellationToken);
 
     /// <summary>Receives everything the server sends until it closes the connection.</summary>
     /// <param name="cancellationToken">Cancels the receive.</param>
     /// <returns>The bytes.</returns>
-    public async ValueTask<byte[]> ReceiveToEndAsync(CancellationToken cancellationToken = default)
-    {
-        using var timeout = LinkTimeout(cancellationToken);
-        var input = _client.Transport.Input;
-        while (true)
-        {
-            var result = await ReadAsync(input, timeout.Token).ConfigureAwait(false);
-            if (result.IsCompleted)
-            {
-                var bytes = result.Buffer.ToArray();
-                input.AdvanceTo(result.Buffer.End);
-                return bytes;
-            }
-
-            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
-        }
-    }
+    /// <exception cref="TimeoutException">The server did not close the connection within the receive timeout.</exception>
+    public ValueTask<byte[]> ReceiveToEndAsync(CancellationToken cancellationToken = default) =>
+        WithTimeout(static (input, _, _, token) => input.ReceiveToEndAsync(token), 0, 0, cancellationToken);
 
     /// <summary>Asks the server end to close gracefully, as a host does on shutdown.</summary>
     public void RequestClose() => _lifetime.RequestClose();
@@ -159,42 +102,21 @@ public sealed class EmbeddedConnection : IAsyncDisposable
 
     internal void Start(Task completion) => _completion = completion;
 
-    private static bool TryParse<TMessage, TResult>(
-        IMessageReader<TMessage> reader,
-        Func<TMessage, TResult> copy,
-        ReadOnlySequence<byte> buffer,
-        [MaybeNullWhen(false)] out TResult message,
-        out SequencePosition consumed,
-        out SequencePosition examined)
+    private async ValueTask<TResult> WithTimeout<TArg1, TArg2, TResult>(
+        Func<PipeReader, TArg1, TArg2, CancellationToken, ValueTask<TResult>> receive,
+        TArg1 arg1,
+        TArg2 arg2,
+        CancellationToken cancellationToken)
     {
-        consumed = buffer.Start;
-        examined = buffer.End;
-        if (!buffer.IsEmpty && reader.TryParseMessage(buffer, ref consumed, ref examined, out var parsed))
-        {
-            message = copy(parsed);
-            return true;
-        }
-
-        message = default;
-        return false;
-    }
-
-    private async ValueTask<System.IO.Pipelines.ReadResult> ReadAsync(System.IO.Pipelines.PipeReader input, CancellationToken cancellationToken)
-    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_receiveTimeout);
         try
         {
-            return await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            return await receive(_client.Transport.Input, arg1, arg2, timeout.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             throw new TimeoutException($"Nothing (or not enough) was received within {_receiveTimeout.TotalSeconds:0.#} s.");
         }
-    }
-
-    private CancellationTokenSource LinkTimeout(CancellationToken cancellationToken)
-    {
-        var source = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        source.CancelAfter(_receiveTimeout);
-        return source;
     }
 }

@@ -100,8 +100,8 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
 
     private async Task RunAsync(ProtocolSession<TOutbound> session, ProtocolReader reader, ProtocolWriter writer)
     {
-        var drainLogged = false;
-        while (true)
+        // Close() stops before the next message; a drain stops only when nothing received is left.
+        while (!session.CloseRequested)
         {
             if (!reader.TryRead(_reader, out var result))
             {
@@ -109,6 +109,12 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
                 await writer.FlushAsync().ConfigureAwait(false);
                 if (session.IsClosing)
                 {
+                    // Close() or a drain: every message already received has been handled (for a drain) and answered.
+                    if (session.IsDraining)
+                    {
+                        Log.ConnectionDrained(_logger, session.ConnectionId);
+                    }
+
                     break;
                 }
 
@@ -125,23 +131,13 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
                 {
                     reader.Advance();
                 }
-
-                if (session.CloseRequested)
-                {
-                    break;
-                }
             }
             else if (result.IsCompleted)
             {
                 break;
             }
-            else if (!drainLogged && session.IsClosing)
-            {
-                // A cancelled read: Close() or a drain. Messages already buffered are still handled (for a drain) before
-                // the loop stops at the end of the batch.
-                drainLogged = true;
-                Log.ConnectionDraining(_logger, session.ConnectionId);
-            }
+
+            // A cancelled read (Close() or a drain) loops back: buffered messages are still handled before the stop.
         }
 
         await writer.FlushAsync().ConfigureAwait(false);

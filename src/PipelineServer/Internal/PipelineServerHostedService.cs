@@ -13,9 +13,9 @@ namespace PipelineServer.Internal;
 internal sealed class PipelineServerHostedService(
     IServiceProvider services,
     PipelineServerEndpoints endpoints,
-    StandaloneMarker? standalone,
     IHostApplicationLifetime lifetime,
-    ILoggerFactory loggerFactory) : IHostedService
+    ILoggerFactory loggerFactory,
+    StandaloneMarker? standalone = null) : IHostedService
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger(HostingLog.CategoryName);
     private IServer? _server;
