@@ -27,10 +27,9 @@ public sealed class FixedLengthFrameReader : IMessageReader<ReadOnlySequence<byt
             return false;
         }
 
-        var end = input.GetPosition(FrameLength);
-        message = input.Slice(input.Start, end);
-        consumed = end;
-        examined = end;
+        message = input.Slice(0, FrameLength);
+        consumed = message.End;
+        examined = message.End;
         return true;
     }
 }

@@ -131,10 +131,10 @@ public sealed class LengthFieldFrameReader : IMessageReader<ReadOnlySequence<byt
             return false;
         }
 
-        var end = input.GetPosition(frameLength);
-        message = input.Slice(input.GetPosition(InitialBytesToStrip), end);
-        consumed = end;
-        examined = end;
+        // One slice; its end is the end of the whole frame, whatever was stripped from the front.
+        message = input.Slice(InitialBytesToStrip, frameLength - InitialBytesToStrip);
+        consumed = message.End;
+        examined = message.End;
         return true;
     }
 

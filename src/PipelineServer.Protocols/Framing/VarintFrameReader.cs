@@ -60,10 +60,9 @@ public sealed class VarintFrameReader : IMessageReader<ReadOnlySequence<byte>>
             return false;
         }
 
-        var end = input.GetPosition(frameLength);
-        message = input.Slice(input.GetPosition(prefixLength), end);
-        consumed = end;
-        examined = end;
+        message = input.Slice(prefixLength, length);
+        consumed = message.End;
+        examined = message.End;
         return true;
     }
 
