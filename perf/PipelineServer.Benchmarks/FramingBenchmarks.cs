@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using BenchmarkDotNet.Attributes;
 using PipelineServer.Protocols;
 using PipelineServer.Protocols.Framing;
+using PipelineServer.Testing;
 
 namespace PipelineServer.Benchmarks;
 
@@ -133,7 +134,8 @@ public class FramingBenchmarks
             write(stream.AsSpan(i * FrameSize, FrameSize), payload);
         }
 
-        return FrameData.Segment(stream, MultiSegment);
+        // Odd-sized segments, so frames and headers straddle segment boundaries.
+        return MultiSegment ? TestSequence.Chunk(stream, 4093) : new ReadOnlySequence<byte>(stream);
     }
 
     private void Check(int parsed, string codec)

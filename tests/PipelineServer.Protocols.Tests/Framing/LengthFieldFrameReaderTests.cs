@@ -64,12 +64,9 @@ public class LengthFieldFrameReaderTests
     public void ReadsLengthFieldsAsUnsignedUpToFourBytes()
     {
         var reader = new LengthFieldFrameReader(maxFrameLength: int.MaxValue, lengthFieldLength: 4);
-        // 0xFFFFFFF0 as a signed int would be negative; unsigned it is a large (incomplete) frame, not an error.
-        var input = new ReadOnlySequence<byte>(Hex("FFFFFFF0 00"));
-        var consumed = input.Start;
-        var examined = input.End;
 
-        var ex = Assert.Throws<ProtocolException>(() => reader.TryParseMessage(input, ref consumed, ref examined, out _));
+        // Read as a signed int, 0xFFFFFFF0 would be negative (Malformed); unsigned, it declares a frame that is too large.
+        var ex = ParseError(reader, Hex("FFFFFFF0 00"));
 
         Assert.Equal(ProtocolErrorKind.MessageTooLarge, ex.Kind);
         Assert.Contains("4294967284", ex.Message, StringComparison.Ordinal);
@@ -105,11 +102,8 @@ public class LengthFieldFrameReaderTests
     public void RejectsAHugeDeclaredLengthWithoutWaitingForTheBody()
     {
         var reader = new LengthFieldFrameReader(lengthFieldLength: 4, initialBytesToStrip: 4);
-        var input = new ReadOnlySequence<byte>(Hex("7FFFFFFF"));
-        var consumed = input.Start;
-        var examined = input.End;
 
-        var ex = Assert.Throws<ProtocolException>(() => reader.TryParseMessage(input, ref consumed, ref examined, out _));
+        var ex = ParseError(reader, Hex("7FFFFFFF"));
 
         Assert.Equal(ProtocolErrorKind.MessageTooLarge, ex.Kind);
     }
@@ -216,7 +210,6 @@ public class LengthFieldFrameReaderTests
         var input = new ReadOnlySequence<byte>(bytes);
         var consumed = input.Start;
         var examined = input.End;
-        var exception = Assert.Throws<ProtocolException>(() => reader.TryParseMessage(input, ref consumed, ref examined, out _));
-        return exception;
+        return Assert.Throws<ProtocolException>(() => reader.TryParseMessage(input, ref consumed, ref examined, out _));
     }
 }
