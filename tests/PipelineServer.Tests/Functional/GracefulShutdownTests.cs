@@ -49,6 +49,51 @@ public class GracefulShutdownTests
         Assert.Contains(host.Logs.Records, static r => r.EventId.Name == "ConnectionDrained");
     }
 
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task AHandlerThatNeverFinishesIsAbortedWhenTheShutdownTimeoutRunsOut(TransportKind transport)
+    {
+        var handler = new StuckHandler();
+        await using var host = await TestHost.StartAsync(
+            transport,
+            listen => listen.UseProtocol(EchoProtocol.CreateReader(), EchoProtocol.Writer, handler),
+            shutdownTimeout: TimeSpan.FromSeconds(1));
+        await using var client = await host.ConnectAsync();
+        await client.SendFrameAsync(new byte[] { 1 });
+        await handler.Started.WaitAsync(TestClient.Timeout);
+
+        await host.StopAsync().WaitAsync(TestClient.Timeout);
+
+        // Kestrel aborted the connection; the handler saw it through session.ConnectionClosed, and the client sees the end.
+        await handler.Cancelled.WaitAsync(TestClient.Timeout);
+        var (received, _) = await client.WaitForCloseAsync();
+        Assert.Empty(received);
+        Assert.Empty(host.Errors);
+    }
+
+    private sealed class StuckHandler : IMessageHandler<ReadOnlySequence<byte>, ReadOnlySequence<byte>>
+    {
+        private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _cancelled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Started => _started.Task;
+
+        public Task Cancelled => _cancelled.Task;
+
+        public async ValueTask OnMessageAsync(ProtocolSession<ReadOnlySequence<byte>> session, ReadOnlySequence<byte> message)
+        {
+            _started.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, session.ConnectionClosed);
+            }
+            finally
+            {
+                _cancelled.TrySetResult();
+            }
+        }
+    }
+
     private sealed class GatedEchoHandler : IMessageHandler<ReadOnlySequence<byte>, ReadOnlySequence<byte>>
     {
         private readonly TaskCompletionSource _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
