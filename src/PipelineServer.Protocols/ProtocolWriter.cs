@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using PipelineServer.Protocols.Internal;
 
 namespace PipelineServer.Protocols;
@@ -145,8 +146,15 @@ public sealed class ProtocolWriter
                 }
 
                 _flushing = true;
+                if (!cancellationToken.CanBeCanceled)
+                {
+                    // Backpressure with nothing to cancel the wait (the server loop's case): the caller runs the pump
+                    // itself, in a pooled state machine, so waiting for a slow peer allocates nothing either.
+                    return PumpAsync(flush, ownerAwaits: true);
+                }
+
                 wait = (_currentFlush = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-                _ = PumpAsync(flush);
+                _ = PumpAsync(flush, ownerAwaits: false).AsTask();
             }
         }
 
@@ -195,9 +203,13 @@ public sealed class ProtocolWriter
     }
 
     // Keeps flushing while writers keep the pipe dirty, then hands the writer back to the synchronous path. Runs only
-    // when a flush had to wait (backpressure), so its allocations are off the hot path.
-    private async Task PumpAsync(ValueTask<FlushResult> flush)
+    // when a flush had to wait (backpressure). When the caller that started the flush awaits this pump directly
+    // (ownerAwaits), a failure of that first flush is thrown to it; other waiters hear through their task sources.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask PumpAsync(ValueTask<FlushResult> flush, bool ownerAwaits)
     {
+        ConnectionClosedException? ownerError = null;
+        var first = true;
         while (true)
         {
             Exception? error = null;
@@ -255,6 +267,10 @@ public sealed class ProtocolWriter
             {
                 finished?.TrySetException(CreateClosed(error));
                 abandoned?.TrySetException(CreateClosed(error));
+                if (first && ownerAwaits)
+                {
+                    ownerError = CreateClosed(error);
+                }
             }
             else
             {
@@ -262,10 +278,16 @@ public sealed class ProtocolWriter
                 abandoned?.TrySetException(CreateClosed(_closeReason));
             }
 
+            first = false;
             if (!again)
             {
-                return;
+                break;
             }
+        }
+
+        if (ownerError is not null)
+        {
+            throw ownerError;
         }
     }
 
