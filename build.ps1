@@ -31,8 +31,9 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $solution = Join-Path $PSScriptRoot 'PipelineServer.sln'
 
+# Arguments are passed as one array, so PowerShell never mistakes dotnet's switches (-c, -o) for its own parameters.
 function Invoke-Dotnet {
-    param([Parameter(ValueFromRemainingArguments)] [string[]] $Arguments)
+    param([Parameter(Mandatory, Position = 0)] [string[]] $Arguments)
     Write-Host "> dotnet $($Arguments -join ' ')" -ForegroundColor Cyan
     & dotnet @Arguments
     if ($LASTEXITCODE -ne 0) {
@@ -48,23 +49,23 @@ $built = $false
 foreach ($step in $Target) {
     switch ($step) {
         'build' {
-            Invoke-Dotnet restore $solution
-            Invoke-Dotnet build $solution -c $Configuration --no-restore
+            Invoke-Dotnet @('restore', $solution)
+            Invoke-Dotnet @('build', $solution, '--configuration', $Configuration, '--no-restore')
             $built = $true
         }
         'test' {
-            $testArgs = @('test', $solution, '-c', $Configuration)
+            $testArgs = @('test', $solution, '--configuration', $Configuration)
             if ($built) { $testArgs += '--no-build' }
-            Invoke-Dotnet @testArgs
+            Invoke-Dotnet $testArgs
         }
         'bench' {
             $benchProject = Join-Path $PSScriptRoot 'perf/PipelineServer.Benchmarks'
-            Invoke-Dotnet run -c Release --project $benchProject -- --filter $BenchFilter --artifacts (Join-Path $ArtifactsPath 'benchmarks')
+            Invoke-Dotnet @('run', '--configuration', 'Release', '--project', $benchProject, '--', '--filter', $BenchFilter, '--artifacts', (Join-Path $ArtifactsPath 'benchmarks'))
         }
         'pack' {
             $packages = Join-Path $ArtifactsPath 'packages'
             Get-ChildItem (Join-Path $PSScriptRoot 'src') -Filter *.csproj -Recurse | ForEach-Object {
-                Invoke-Dotnet pack $_.FullName -c $Configuration -o $packages
+                Invoke-Dotnet @('pack', $_.FullName, '--configuration', $Configuration, '--output', $packages)
             }
         }
     }
