@@ -134,7 +134,7 @@ public sealed class DelimiterFrameReader : IMessageReader<ReadOnlySequence<byte>
                 span = span[..(int)limit];
             }
 
-            return delimiter.Length == 1 ? span.IndexOf(delimiter[0]) : span.IndexOf(delimiter);
+            return IndexOf(span, delimiter);
         }
 
         var reader = new SequenceReader<byte>(limit < input.Length ? input.Slice(0, limit) : input);
@@ -142,5 +142,35 @@ public sealed class DelimiterFrameReader : IMessageReader<ReadOnlySequence<byte>
             ? reader.TryAdvanceTo(delimiter[0], advancePastDelimiter: false)
             : reader.TryReadTo(out ReadOnlySequence<byte> _, delimiter, advancePastDelimiter: false);
         return found ? reader.Consumed : -1;
+    }
+
+    // Scans for the delimiter's first byte at full vector speed, then checks the rest: faster than a general substring
+    // search for the short delimiters protocols use.
+    private static int IndexOf(ReadOnlySpan<byte> span, byte[] delimiter)
+    {
+        var first = delimiter[0];
+        if (delimiter.Length == 1)
+        {
+            return span.IndexOf(first);
+        }
+
+        var rest = delimiter.AsSpan(1);
+        var offset = 0;
+        while (true)
+        {
+            var index = span[offset..].IndexOf(first);
+            if (index < 0)
+            {
+                return -1;
+            }
+
+            index += offset;
+            if (span[(index + 1)..].StartsWith(rest))
+            {
+                return index;
+            }
+
+            offset = index + 1;
+        }
     }
 }
