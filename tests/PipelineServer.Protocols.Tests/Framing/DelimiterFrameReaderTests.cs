@@ -52,6 +52,14 @@ public class DelimiterFrameReaderTests
     }
 
     [Fact]
+    public void FindsADelimiterWhoseFirstBytesRepeatInThePayload()
+    {
+        var reader = new DelimiterFrameReader("aab"u8);
+
+        Frames.AssertSegmentationInvariant(reader, Ascii("xaaaabyaabaab"), [Ascii("xaa"), Ascii("y"), []]);
+    }
+
+    [Fact]
     public void AcceptsAFrameOfExactlyTheMaximumLengthDelimiterIncluded()
     {
         var reader = new DelimiterFrameReader("\n"u8, maxFrameLength: 6);
