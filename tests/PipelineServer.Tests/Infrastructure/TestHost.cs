@@ -23,6 +23,25 @@ public sealed class TestHost : IAsyncDisposable
 
     public TestLoggerProvider Logs { get; }
 
+    public MemoryTransport Memory => _memory;
+
+    /// <summary>A client connection factory for this host's transport.</summary>
+    public Microsoft.AspNetCore.Connections.IConnectionFactory ClientFactory(Action<PipelineServer.Client.ClientBuilder>? configure = null)
+    {
+        var builder = new PipelineServer.Client.ClientBuilder();
+        if (EndPoint is MemoryEndPoint)
+        {
+            builder.UseMemory(_memory);
+        }
+        else
+        {
+            builder.UseSockets();
+        }
+
+        configure?.Invoke(builder);
+        return builder.Build();
+    }
+
     public IServiceProvider Services => _host.Services;
 
     public EndPoint EndPoint => Services.GetRequiredService<PipelineServerEndpoints>()[0].EndPoint!;

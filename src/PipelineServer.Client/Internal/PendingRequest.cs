@@ -1,0 +1,111 @@
+using System.Threading.Tasks.Sources;
+
+namespace PipelineServer.Client.Internal;
+
+// One request waiting for its response: the reusable IValueTaskSource behind the ValueTask a caller awaits. It has two
+// owners, the caller (until it has read the result) and the connection (until the response, or the connection's end,
+// has been dealt with); it goes back to the pool when both are done, so a late response can never reach a reused one.
+internal interface IPendingRequestOwner<TResponse>
+{
+    void OnCanceled(PendingRequest<TResponse> request, CancellationToken cancellationToken);
+
+    void Return(PendingRequest<TResponse> request);
+}
+
+internal sealed class PendingRequest<TResponse> : IValueTaskSource<TResponse>
+{
+    private readonly IPendingRequestOwner<TResponse> _owner;
+    private ManualResetValueTaskSourceCore<TResponse> _source;
+    private CancellationTokenRegistration _cancellation;
+    private int _completed;
+    private int _owners;
+
+    public PendingRequest(IPendingRequestOwner<TResponse> owner)
+    {
+        _owner = owner;
+        // Callers' continuations never run on the connection's read loop.
+        _source.RunContinuationsAsynchronously = true;
+    }
+
+    public long Id { get; private set; }
+
+    public long StartedAt { get; private set; }
+
+    public bool IsCompleted => Volatile.Read(ref _completed) != 0;
+
+    public ValueTask<TResponse> Task => new(this, _source.Version);
+
+    public void Start(long id, long startedAt)
+    {
+        Id = id;
+        StartedAt = startedAt;
+        _completed = 0;
+        _owners = 2;
+    }
+
+    public void CancelOn(CancellationToken cancellationToken)
+    {
+        if (cancellationToken.CanBeCanceled)
+        {
+            _cancellation = cancellationToken.UnsafeRegister(
+                static (state, token) =>
+                {
+                    var request = (PendingRequest<TResponse>)state!;
+                    request._owner.OnCanceled(request, token);
+                },
+                this);
+        }
+    }
+
+    public bool TrySetResult(TResponse response)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0)
+        {
+            return false;
+        }
+
+        _cancellation.Unregister();
+        _source.SetResult(response);
+        return true;
+    }
+
+    public bool TrySetException(Exception exception)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0)
+        {
+            return false;
+        }
+
+        _cancellation.Unregister();
+        _source.SetException(exception);
+        return true;
+    }
+
+    // Called by the connection once it no longer refers to this request.
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _owners) == 0)
+        {
+            _source.Reset();
+            _cancellation = default;
+            _owner.Return(this);
+        }
+    }
+
+    public TResponse GetResult(short token)
+    {
+        try
+        {
+            return _source.GetResult(token);
+        }
+        finally
+        {
+            Release();
+        }
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token) => _source.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _source.OnCompleted(continuation, state, token, flags);
+}

@@ -1,0 +1,30 @@
+using System.Buffers;
+
+namespace PipelineServer.Client;
+
+/// <summary>Options for client socket connections.</summary>
+public sealed class SocketConnectionOptions
+{
+    /// <summary>Disables Nagle's algorithm, so small requests go out at once. On by default.</summary>
+    public bool NoDelay { get; set; } = true;
+
+    /// <summary>
+    /// How many received bytes may wait for the application before the transport stops reading from the socket
+    /// (and the peer's sends slow down). 1 MiB by default.
+    /// </summary>
+    public long MaxReadBufferSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// How many bytes the application may have written, not yet sent, before its flushes wait. 64 KiB by default.
+    /// </summary>
+    public long MaxWriteBufferSize { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// Waits for data with a zero-byte receive before renting a buffer, which saves memory on many idle connections at
+    /// the cost of one more system call per read. Off by default: clients usually have few, busy connections.
+    /// </summary>
+    public bool WaitForDataBeforeAllocatingBuffer { get; set; }
+
+    /// <summary>The pool for the connections' buffers; the shared pool when <see langword="null"/>.</summary>
+    public MemoryPool<byte>? MemoryPool { get; set; }
+}
