@@ -218,6 +218,14 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
                 // read loop (which also takes the lock) cannot see the response first.
                 _writer.Write(_codecWriter, request);
             }
+            catch (ConnectionClosedException)
+            {
+                // Nothing was written: the caller may send it elsewhere.
+                Return(pending);
+                MarkLost();
+                response = default;
+                return false;
+            }
             catch (Exception ex)
             {
                 Return(pending);
@@ -247,6 +255,11 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
         }
         catch (Exception ex)
         {
+            if (ex is ConnectionClosedException)
+            {
+                MarkLost();
+            }
+
             pending.TrySetException(ex);
             response = pending.Task;
             return true;
@@ -416,6 +429,18 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
             pending.TrySetException(CreateTimeoutException());
             pending.Release();
         }
+    }
+
+    // The writer found the peer gone. Take no more requests, and end the connection now rather than when the read loop
+    // notices, so that a pool sends the next request elsewhere at once.
+    private void MarkLost()
+    {
+        lock (_sync)
+        {
+            _closed = true;
+        }
+
+        _connection.Abort(new ConnectionAbortedException("The connection was lost: the peer no longer reads."));
     }
 
     private void Close(Exception? error)
