@@ -41,19 +41,20 @@ internal sealed class SocketConnection : ConnectionContext,
     {
         _socket = socket;
         _waitForData = options.WaitForDataBeforeAllocatingBuffer;
-        // Application continuations run on the thread pool; the socket loops' continuations run inline, as each loop is
-        // the only party that waits on its side of a pipe. The send loop is woken on the thread pool, so a flush only
-        // schedules it: writes made meanwhile by other threads join the same send.
+        // Application continuations run on the thread pool. The transport's side of each pipe (the receive loop when
+        // it waits on a full input, the send loop when the application flushes) runs on an IOQueue: a flush only queues
+        // the send loop, so writes made meanwhile by other threads join the same send, and bursts share one dispatch.
+        var transportScheduler = IOQueue.Next();
         _input = new Pipe(new PipeOptions(
             options.MemoryPool,
             readerScheduler: PipeScheduler.ThreadPool,
-            writerScheduler: PipeScheduler.Inline,
+            writerScheduler: transportScheduler,
             pauseWriterThreshold: options.MaxReadBufferSize,
             resumeWriterThreshold: options.MaxReadBufferSize / 2,
             useSynchronizationContext: false));
         _output = new Pipe(new PipeOptions(
             options.MemoryPool,
-            readerScheduler: PipeScheduler.ThreadPool,
+            readerScheduler: transportScheduler,
             writerScheduler: PipeScheduler.ThreadPool,
             pauseWriterThreshold: options.MaxWriteBufferSize,
             resumeWriterThreshold: options.MaxWriteBufferSize / 2,
