@@ -219,7 +219,13 @@ public sealed class ProtocolClientPool<TRequest, TResponse> : IAsyncDisposable
         while (true)
         {
             var forwarding = _pushes is null ? Task.CompletedTask : ForwardPushesAsync(client, token);
-            await client.Completion.ConfigureAwait(false);
+
+            // Disposing the pool ends the connection, including one that was (re)connected after the pool looked.
+            using (token.UnsafeRegister(static state => ((ConnectionContext)state!).Abort(), client.Connection))
+            {
+                await client.Completion.ConfigureAwait(false);
+            }
+
             Volatile.Write(ref _clients[slot], null);
             await forwarding.ConfigureAwait(false);
             await client.DisposeAsync().ConfigureAwait(false);
