@@ -47,6 +47,7 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
     private readonly Func<TRequest, long>? _requestId;
     private readonly Func<TResponse, long>? _responseId;
     private readonly TimeSpan _requestTimeout;
+    private readonly bool _runContinuationsAsynchronously;
     private readonly TimeProvider _time;
     private readonly Channel<TResponse>? _pushes;
     private readonly ConcurrentQueue<PendingRequest<TResponse>> _pool = new();
@@ -62,6 +63,8 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
     private int _pending;
     private long _unmatched;
     private int _disposed;
+    private int _dispatchingThread;
+    private bool _flushDeferred;
 
     internal ProtocolClient(ConnectionContext connection, IMessageReader<TResponse> reader, IMessageWriter<TRequest> writer, ProtocolClientOptions<TRequest, TResponse> options)
     {
@@ -74,6 +77,7 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
         _requestId = options.RequestId;
         _responseId = options.ResponseId;
         _requestTimeout = options.RequestTimeout;
+        _runContinuationsAsynchronously = options.RunContinuationsAsynchronously;
         _time = options.TimeProvider;
         if (_isPush is not null)
         {
@@ -248,6 +252,15 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
 
         pending.CancelOn(cancellationToken);
 
+        if (_dispatchingThread == Environment.CurrentManagedThreadId)
+        {
+            // Called from a continuation running inline on the read loop: the loop flushes once when it has dispatched
+            // every response it already has, so requests made in response to a batch leave in one batch.
+            _flushDeferred = true;
+            response = pending.Task;
+            return true;
+        }
+
         ValueTask flush;
         try
         {
@@ -318,7 +331,19 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
         {
             while (true)
             {
-                var result = await _reader.ReadAsync(_codecReader).ConfigureAwait(false);
+                if (!_reader.TryRead(_codecReader, out var result))
+                {
+                    // The batch of responses already received is done: send, in one flush, the requests that callers
+                    // running on this loop (inline continuations) wrote meanwhile.
+                    if (_flushDeferred)
+                    {
+                        _flushDeferred = false;
+                        await FlushDeferredAsync().ConfigureAwait(false);
+                    }
+
+                    result = await _reader.ReadAsync(_codecReader).ConfigureAwait(false);
+                }
+
                 if (result.IsCompleted)
                 {
                     break;
@@ -342,7 +367,15 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
                     continue;
                 }
 
-                Dispatch(message);
+                _dispatchingThread = Environment.CurrentManagedThreadId;
+                try
+                {
+                    Dispatch(message);
+                }
+                finally
+                {
+                    _dispatchingThread = 0;
+                }
             }
         }
         catch (Exception ex)
@@ -352,6 +385,18 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
         finally
         {
             Close(error);
+        }
+    }
+
+    private async ValueTask FlushDeferredAsync()
+    {
+        try
+        {
+            await _writer.FlushAsync().ConfigureAwait(false);
+        }
+        catch (ConnectionClosedException)
+        {
+            // The read loop learns of the end of the connection from its own reads.
         }
     }
 
@@ -476,7 +521,7 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
             return pending;
         }
 
-        return new PendingRequest<TResponse>(this);
+        return new PendingRequest<TResponse>(this, _runContinuationsAsynchronously);
     }
 
     private void Return(PendingRequest<TResponse> pending)

@@ -35,6 +35,14 @@ public sealed class ProtocolClientOptions<TRequest, TResponse>
     /// <summary>How many pushed messages are buffered before the client stops reading from the connection; 1024 by default.</summary>
     public int PushBufferCapacity { get; set; } = 1024;
 
+    /// <summary>
+    /// Whether a caller's continuation after <c>await RequestAsync(...)</c> is queued to the thread pool (the default)
+    /// rather than run on the connection's read loop. Turning it off saves a thread-pool hop per response, which pays
+    /// for load generators and tight request loops; but then code after the await holds up every other response on the
+    /// connection until it awaits again, so keep it short.
+    /// </summary>
+    public bool RunContinuationsAsynchronously { get; set; } = true;
+
     /// <summary>The clock for request timeouts.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 

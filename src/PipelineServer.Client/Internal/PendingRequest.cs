@@ -20,11 +20,11 @@ internal sealed class PendingRequest<TResponse> : IValueTaskSource<TResponse>
     private int _completed;
     private int _owners;
 
-    public PendingRequest(IPendingRequestOwner<TResponse> owner)
+    public PendingRequest(IPendingRequestOwner<TResponse> owner, bool runContinuationsAsynchronously)
     {
         _owner = owner;
-        // Callers' continuations never run on the connection's read loop.
-        _source.RunContinuationsAsynchronously = true;
+        // By default callers' continuations never run on the connection's read loop.
+        _source.RunContinuationsAsynchronously = runContinuationsAsynchronously;
     }
 
     public long Id { get; private set; }

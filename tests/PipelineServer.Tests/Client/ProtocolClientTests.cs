@@ -166,6 +166,39 @@ public class ProtocolClientTests
     }
 
     [Fact]
+    public async Task WithInlineContinuationsRequestsMadeInResponseToABatchLeaveInOneFlush()
+    {
+        const int Batch = 8;
+        await using var host = await TestHost.StartAsync(TransportKind.Memory, listen => listen.UseProtocol(EchoProtocol.CreateReader(), EchoProtocol.Writer, new BatchingEchoHandler(Batch)));
+        var flushes = 0;
+        var factory = host.ClientFactory(builder => builder.Use(next => connection =>
+        {
+            connection.Transport = new FlushCountingPipe(connection.Transport, () => Interlocked.Increment(ref flushes));
+            return next(connection);
+        }));
+        await using var client = await ProtocolClient.ConnectAsync(factory, host.EndPoint, s_responses, EchoProtocol.Writer, new() { RunContinuationsAsynchronously = false });
+
+        // Eight chains: the first request of each is sent from the thread pool (a flush each); the server answers all
+        // eight at once, and each chain's second request is made from its continuation, on the client's read loop.
+        // (Task.Run: without a synchronization context, which continuations would otherwise be posted to.)
+        var chains = Enumerable.Range(0, Batch).Select(i => Task.Run(async () =>
+        {
+            var first = await client.RequestAsync(Seq([(byte)i, 1]));
+            var second = await client.RequestAsync(Seq([(byte)i, 2]));
+            return (first, second);
+        })).ToArray();
+        var results = await Task.WhenAll(chains).WaitAsync(TestClient.Timeout);
+
+        for (var i = 0; i < Batch; i++)
+        {
+            Assert.Equal([(byte)i, 1], results[i].first);
+            Assert.Equal([(byte)i, 2], results[i].second);
+        }
+
+        Assert.Equal(Batch + 1, Volatile.Read(ref flushes));
+    }
+
+    [Fact]
     public async Task RefusesResponsesThatAreSlicesOfTheReceiveBuffer()
     {
         await using var host = await TestHost.StartAsync(TransportKind.Memory, listen => listen.UseEcho());
@@ -174,5 +207,58 @@ public class ProtocolClientTests
         var ex = Assert.Throws<ArgumentException>(() => ProtocolClient.Start(connection, EchoProtocol.CreateReader(), EchoProtocol.Writer));
 
         Assert.Contains("Select", ex.Message, StringComparison.Ordinal);
+    }
+
+    // Answers nothing until it holds `batch` requests, then answers them all, in order, in one write.
+    private sealed class BatchingEchoHandler(int batch) : IMessageHandler<ReadOnlySequence<byte>, ReadOnlySequence<byte>>
+    {
+        public ValueTask OnConnectedAsync(ProtocolSession<ReadOnlySequence<byte>> session)
+        {
+            session.State = new List<byte[]>();
+            return default;
+        }
+
+        public ValueTask OnMessageAsync(ProtocolSession<ReadOnlySequence<byte>> session, ReadOnlySequence<byte> message)
+        {
+            var held = (List<byte[]>)session.State!;
+            held.Add(message.ToArray());
+            if (held.Count == batch)
+            {
+                foreach (var reply in held)
+                {
+                    session.Write(new ReadOnlySequence<byte>(reply));
+                }
+
+                held.Clear();
+            }
+
+            return default;
+        }
+    }
+
+    private sealed class FlushCountingPipe(System.IO.Pipelines.IDuplexPipe inner, Action onFlush) : System.IO.Pipelines.IDuplexPipe
+    {
+        public System.IO.Pipelines.PipeReader Input => inner.Input;
+
+        public System.IO.Pipelines.PipeWriter Output { get; } = new Writer(inner.Output, onFlush);
+
+        private sealed class Writer(System.IO.Pipelines.PipeWriter inner, Action onFlush) : System.IO.Pipelines.PipeWriter
+        {
+            public override void Advance(int bytes) => inner.Advance(bytes);
+
+            public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+            public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+            public override ValueTask<System.IO.Pipelines.FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+            {
+                onFlush();
+                return inner.FlushAsync(cancellationToken);
+            }
+
+            public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+
+            public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+        }
     }
 }
