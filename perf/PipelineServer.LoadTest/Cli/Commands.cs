@@ -36,7 +36,7 @@ internal static class Commands
         var rounds = new Option<int>("--rounds") { Description = "Rounds per server with --compare (at least 3).", DefaultValueFactory = _ => s_defaults.Rounds };
         var connections = new Option<int>("--connections", "-c") { Description = "Connections.", DefaultValueFactory = _ => s_defaults.Connections };
         var pipeline = new Option<int>("--pipeline", "-p") { Description = "Requests outstanding per connection.", DefaultValueFactory = _ => s_defaults.Pipeline };
-        var size = new Option<SizeRange>("--size", "-s") { Description = "Payload bytes, or a min-max range (64, 16-4k).", DefaultValueFactory = _ => s_defaults.Size, CustomParser = r => SizeRange.Parse(r.Tokens.Single().Value) };
+        var size = new Option<SizeRange>("--size", "-s") { Description = "Payload bytes, or a min-max range (64, 16-4k).", DefaultValueFactory = _ => s_defaults.Size, CustomParser = ParseSize };
         var duration = new Option<TimeSpan>("--duration", "-d") { Description = "How long to measure (7s, 1m, 500ms).", DefaultValueFactory = _ => s_defaults.Duration, CustomParser = ParseDuration };
         var warmup = new Option<TimeSpan>("--warmup", "-w") { Description = "How long to run before measuring (the JIT needs about 3 s to settle).", DefaultValueFactory = _ => s_defaults.Warmup, CustomParser = ParseDuration };
         var rate = new Option<double?>("--rate", "-r") { Description = "Open loop: requests per second in total, latency measured from each request's intended send time." };
@@ -247,6 +247,19 @@ internal static class Commands
 
         result.AddError($"'{text}' is not a target: use tcp://host:port.");
         return null;
+    }
+
+    private static SizeRange ParseSize(ArgumentResult result)
+    {
+        try
+        {
+            return SizeRange.Parse(result.Tokens.Single().Value);
+        }
+        catch (Exception ex) when (ex is FormatException or OverflowException)
+        {
+            result.AddError(ex.Message);
+            return default;
+        }
     }
 
     private static TimeSpan ParseDuration(ArgumentResult result)

@@ -4,10 +4,10 @@ using HdrHistogram;
 namespace PipelineServer.LoadTest.Engine;
 
 /// <summary>
-/// Records latencies from many threads with no shared state and no atomic operation per value: each thread records
-/// into its own plain histogram, found through a thread-static slot. Every thread has two histograms; each tick the
-/// reader makes the other one active and reads the one retired a tick earlier, which no writer can still be touching.
-/// Intervals therefore arrive one tick late; the final read, once every writer has stopped, takes everything.
+/// Records latencies from many threads without contention: each thread records into its own pair of plain histograms,
+/// found through a thread-static slot, and the reader swaps a thread's active histogram for the idle one before reading
+/// it. A per-slot sequence number (odd while a write is in progress) tells the reader when the thread has finished any
+/// write it began on the histogram just retired, so no value is lost or read twice.
 /// </summary>
 internal sealed class LatencyRecorder(long highestTrackableValue)
 {
@@ -23,16 +23,16 @@ internal sealed class LatencyRecorder(long highestTrackableValue)
         var current = t_current;
         if (!ReferenceEquals(current.Owner, this))
         {
-            var slot = new Slot(highestTrackableValue).Initialised();
+            var slot = new Slot(highestTrackableValue);
             _slots.Add(slot);
             current = (this, slot);
             t_current = current;
         }
 
-        current.Slot!.Active.RecordValueWithCount(value, count);
+        current.Slot!.Record(value, count);
     }
 
-    /// <summary>Swaps every thread's histograms and adds what was retired at the previous tick to <paramref name="interval"/>.</summary>
+    /// <summary>Adds everything recorded since the previous tick to <paramref name="interval"/>, and stamps its time span.</summary>
     public void Tick(HistogramBase interval)
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -45,17 +45,11 @@ internal sealed class LatencyRecorder(long highestTrackableValue)
         }
     }
 
-    /// <summary>Everything not yet returned by <see cref="Tick"/>; call once the writers have stopped.</summary>
+    /// <summary>Everything not yet returned by <see cref="Tick"/>, as a new histogram.</summary>
     public HistogramBase Drain()
     {
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var rest = new LongHistogram(highestTrackableValue, 3) { StartTimeStamp = _lastTick, EndTimeStamp = now };
-        _lastTick = now;
-        foreach (var slot in _slots)
-        {
-            slot.Drain(rest);
-        }
-
+        var rest = new LongHistogram(highestTrackableValue, 3);
+        Tick(rest);
         return rest;
     }
 
@@ -63,41 +57,41 @@ internal sealed class LatencyRecorder(long highestTrackableValue)
     {
         private readonly LongHistogram _first = new(highestTrackableValue, 3);
         private readonly LongHistogram _second = new(highestTrackableValue, 3);
-        private LongHistogram? _retired;
+        private LongHistogram? _active;
+        private long _sequence;
 
-        public LongHistogram Active { get; private set; } = null!;
+        // The owning thread only.
+        public void Record(long value, long count)
+        {
+            Volatile.Write(ref _sequence, _sequence + 1);
 
+            // The odd sequence must be visible before the active histogram is read (a store then a load: a full fence).
+            Interlocked.MemoryBarrier();
+            (Volatile.Read(ref _active) ?? _first).RecordValueWithCount(value, count);
+            Volatile.Write(ref _sequence, _sequence + 1);
+        }
+
+        // The reader only.
         public void Rotate(HistogramBase into)
         {
-            // The histogram retired a tick ago has had a whole tick for any write in progress to land.
-            if (_retired is not null)
+            var retired = Volatile.Read(ref _active) ?? _first;
+            Volatile.Write(ref _active, ReferenceEquals(retired, _first) ? _second : _first);
+            Interlocked.MemoryBarrier();
+
+            // A write in progress may have picked the retired histogram: wait for that one write to end. Later writes
+            // see the swap.
+            var sequence = Volatile.Read(ref _sequence);
+            if ((sequence & 1) != 0)
             {
-                into.Add(_retired);
-                _retired.Reset();
+                var spin = default(SpinWait);
+                while (Volatile.Read(ref _sequence) == sequence)
+                {
+                    spin.SpinOnce();
+                }
             }
 
-            var active = Active;
-            var next = ReferenceEquals(active, _first) ? _second : _first;
-            Active = next;
-            _retired = active;
-        }
-
-        public void Drain(HistogramBase into)
-        {
-            if (_retired is not null)
-            {
-                into.Add(_retired);
-                _retired.Reset();
-            }
-
-            into.Add(Active);
-            Active.Reset();
-        }
-
-        public Slot Initialised()
-        {
-            Active = _first;
-            return this;
+            into.Add(retired);
+            retired.Reset();
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Reflection;
 using System.Text.Json;
 using PipelineServer.LoadTest.Cli;
 using PipelineServer.LoadTest.Engine;
@@ -31,7 +32,6 @@ internal sealed class EmbeddedServer : IAsyncDisposable
     {
         var start = new ProcessStartInfo
         {
-            FileName = Environment.ProcessPath!,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = false,
@@ -41,10 +41,19 @@ internal sealed class EmbeddedServer : IAsyncDisposable
         // The harness's own runtime tuning is not the server's.
         start.Environment.Remove("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit");
 
-        // Running as `dotnet PipelineServer.LoadTest.dll`: the child needs the assembly path too.
-        if (string.Equals(Path.GetFileNameWithoutExtension(Environment.ProcessPath), "dotnet", StringComparison.OrdinalIgnoreCase))
+        // The same program, started again: through its own executable when that is what is running, otherwise (run
+        // as `dotnet PipelineServer.LoadTest.dll`, or hosted by a test runner) through the dotnet host.
+        var harness = typeof(EmbeddedServer).Assembly;
+        var processPath = Environment.ProcessPath!;
+        var viaDotnet = string.Equals(Path.GetFileNameWithoutExtension(processPath), "dotnet", StringComparison.OrdinalIgnoreCase);
+        if (Assembly.GetEntryAssembly() == harness && !viaDotnet)
         {
-            start.ArgumentList.Add(typeof(EmbeddedServer).Assembly.Location);
+            start.FileName = processPath;
+        }
+        else
+        {
+            start.FileName = viaDotnet ? processPath : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+            start.ArgumentList.Add(harness.Location);
         }
 
         foreach (var argument in new[] { ServeCommand.Name, options.Scenario, "--server", kind, "--size", options.Size.ToString() })
