@@ -1,8 +1,10 @@
 using System.Diagnostics;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using PipelineServer.Buffers;
 using PipelineServer.Hosting;
 using PipelineServer.Internal;
 
@@ -33,6 +35,11 @@ public static class PipelineServerServiceCollectionExtensions
         {
             KestrelCoreRegistration.Register(services);
             services.AddSingleton<StandaloneMarker>();
+
+            // Protocol connections read into 16 KiB blocks instead of Kestrel's 4 KiB ones (see docs/performance.md);
+            // registered after Kestrel's own factory, so it is the one resolved. An app registering its own
+            // IMemoryPoolFactory<byte> after this call overrides it.
+            services.AddSingleton<IMemoryPoolFactory<byte>>(new BlockMemoryPoolFactory());
             // Kestrel takes a DiagnosticSource, which the web host would provide.
             services.TryAddSingleton(static _ => new DiagnosticListener("Microsoft.AspNetCore"));
             services.TryAddSingleton<DiagnosticSource>(static sp => sp.GetRequiredService<DiagnosticListener>());

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -17,6 +18,11 @@ internal sealed class SocketConnection : ConnectionContext,
     IConnectionEndPointFeature
 {
     private const int MinimumReceiveBuffer = 2048;
+    private const int DefaultSegmentSize = 4096;
+    private const int MaximumSegmentSize = 1024 * 1024;
+
+    // Shared by every client socket connection that is given no pool of its own.
+    private static readonly MemoryPool<byte> s_defaultPool = new PipelineServer.Buffers.BlockMemoryPool();
 
     // How long disposing waits for written data to be sent before giving up and resetting the connection.
     private static readonly TimeSpan s_gracefulCloseTimeout = TimeSpan.FromSeconds(5);
@@ -45,19 +51,25 @@ internal sealed class SocketConnection : ConnectionContext,
         // it waits on a full input, the send loop when the application flushes) runs on an IOQueue: a flush only queues
         // the send loop, so writes made meanwhile by other threads join the same send, and bursts share one dispatch.
         var transportScheduler = IOQueue.Next();
+
+        // Whole pool blocks as segments: a receive fills as much of a block as the socket has.
+        var pool = options.MemoryPool ?? s_defaultPool;
+        var segmentSize = pool.MaxBufferSize is >= MinimumReceiveBuffer and <= MaximumSegmentSize ? pool.MaxBufferSize : DefaultSegmentSize;
         _input = new Pipe(new PipeOptions(
-            options.MemoryPool,
+            pool,
             readerScheduler: PipeScheduler.ThreadPool,
             writerScheduler: transportScheduler,
             pauseWriterThreshold: options.MaxReadBufferSize,
             resumeWriterThreshold: options.MaxReadBufferSize / 2,
+            minimumSegmentSize: segmentSize,
             useSynchronizationContext: false));
         _output = new Pipe(new PipeOptions(
-            options.MemoryPool,
+            pool,
             readerScheduler: transportScheduler,
             writerScheduler: PipeScheduler.ThreadPool,
             pauseWriterThreshold: options.MaxWriteBufferSize,
             resumeWriterThreshold: options.MaxWriteBufferSize / 2,
+            minimumSegmentSize: segmentSize,
             useSynchronizationContext: false));
 
         Transport = new PipelineServer.Internal.ClientDuplexPipe(_input.Reader, _output.Writer);

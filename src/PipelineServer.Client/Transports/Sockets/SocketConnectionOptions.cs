@@ -25,6 +25,11 @@ public sealed class SocketConnectionOptions
     /// </summary>
     public bool WaitForDataBeforeAllocatingBuffer { get; set; }
 
-    /// <summary>The pool for the connections' buffers; the shared pool when <see langword="null"/>.</summary>
+    /// <summary>
+    /// The pool for the connections' buffers. When <see langword="null"/> (the default), a pool of pinned 16 KiB blocks
+    /// shared by all client connections: each receive can bring up to 16 KiB, and idle blocks are released over time.
+    /// The pool must hand out array-backed memory; pipe segments are as large as its <see cref="MemoryPool{T}.MaxBufferSize"/>
+    /// (4 KiB when that is unbounded, as for <see cref="MemoryPool{T}.Shared"/>).
+    /// </summary>
     public MemoryPool<byte>? MemoryPool { get; set; }
 }
