@@ -235,6 +235,7 @@ internal sealed class ConnectionDriver<TRequest, TResponse>
         Volatile.Write(ref _sent, _sent + 1);
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FlushAsync()
     {
         if ((await _output.FlushAsync()).IsCompleted)

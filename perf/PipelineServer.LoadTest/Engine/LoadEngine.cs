@@ -27,7 +27,12 @@ internal static class LoadEngine
     {
         var source = scenario.CreateSource(options);
         var codec = scenario.CreateReader(options);
-        var factory = new ClientBuilder().UseSockets().WithConnectTimeout(TimeSpan.FromSeconds(10)).Build();
+        // Room for every request a connection may have outstanding, so that writing them never waits on the pipe.
+        var requestBytes = (long)options.Pipeline * (options.Size.Max + 64);
+        var factory = new ClientBuilder()
+            .UseSockets(new SocketConnectionOptions { MaxWriteBufferSize = Math.Max(64 * 1024, 2 * requestBytes) })
+            .WithConnectTimeout(TimeSpan.FromSeconds(10))
+            .Build();
         var maxResponseSize = Math.Max(1024 * 1024, (options.Size.Max * 2) + 64);
 
         var connections = new ConnectionContext[options.Connections];
