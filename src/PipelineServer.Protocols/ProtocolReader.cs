@@ -52,6 +52,7 @@ public sealed class ProtocolReader
     private bool _messageOutstanding;
     private bool _readInProgress;
     private bool _ended;
+    private long _consumedBytes;
 
     /// <summary>Creates a protocol reader over <paramref name="input"/>.</summary>
     /// <param name="input">The pipe to read. The caller keeps ownership and completes it.</param>
@@ -69,6 +70,9 @@ public sealed class ProtocolReader
 
     /// <summary>The most bytes one message may occupy in the stream.</summary>
     public int MaxMessageSize => _maxMessageSize;
+
+    // Bytes handed back to the pipe as consumed so far (counted once per batch, not per message).
+    internal long ConsumedBytes => _consumedBytes;
 
     /// <summary>
     /// Reads the next message, waiting for bytes from the pipe when no whole message is buffered.
@@ -279,6 +283,7 @@ public sealed class ProtocolReader
     private void ReleaseBuffer()
     {
         _holdingBuffer = false;
+        _consumedBytes += _buffer.Slice(_buffer.Start, _consumed).Length;
         _input.AdvanceTo(_consumed, _examined);
     }
 
@@ -287,6 +292,7 @@ public sealed class ProtocolReader
         var leftover = _buffer.Slice(_consumed).Length;
         _holdingBuffer = false;
         _ended = true;
+        _consumedBytes += _buffer.Length - leftover;
         _input.AdvanceTo(_buffer.End);
         if (leftover > 0)
         {

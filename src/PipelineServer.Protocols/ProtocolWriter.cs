@@ -36,6 +36,8 @@ public sealed class ProtocolWriter
     private bool _closed;
     private bool _completed;
     private Exception? _closeReason;
+    private long _writtenMessages;
+    private long _writtenBytes;
     // Completed when the flush under way finishes; created only when someone waits for it.
     private TaskCompletionSource? _currentFlush;
     // Completed when the flush that will carry the bytes written during the current one finishes.
@@ -76,10 +78,18 @@ public sealed class ProtocolWriter
                 ThrowHelper.ThrowConnectionClosed(_closeReason);
             }
 
+            var before = _output.CanGetUnflushedBytes ? _output.UnflushedBytes : 0;
             writer.WriteMessage(message, _output);
             _dirty = true;
+            _writtenMessages++;
+            _writtenBytes += _output.CanGetUnflushedBytes ? _output.UnflushedBytes - before : 0;
         }
     }
+
+    // Messages and bytes written so far (for the server's metrics); read by the connection's own loop.
+    internal long WrittenMessages => Volatile.Read(ref _writtenMessages);
+
+    internal long WrittenBytes => Volatile.Read(ref _writtenBytes);
 
     /// <summary>Writes a message and flushes it, with everything written before it.</summary>
     /// <typeparam name="TMessage">The message type.</typeparam>

@@ -1,7 +1,9 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.DependencyInjection;
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using PipelineServer.Diagnostics;
 using PipelineServer.Protocols;
 
 namespace PipelineServer.Internal;
@@ -16,6 +18,7 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
     private readonly IMessageHandler<TInbound, TOutbound> _handler;
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
+    private readonly PipelineServerMetrics _metrics;
     private readonly int _maxMessageSize;
     private readonly bool _createScope;
 
@@ -32,6 +35,7 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
         _services = services;
         _maxMessageSize = options.MaxMessageSize;
         _createScope = options.CreateServiceScope;
+        _metrics = PipelineServerMetrics.Get(services);
         _logger = (services.GetService<ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger(Log.CategoryName);
     }
 
@@ -50,15 +54,23 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
             ? closeRequested.UnsafeRegister(static state => ((ProtocolSession<TOutbound>)state!).BeginDrain(), session)
             : default;
 
+        var started = Stopwatch.GetTimestamp();
+        _metrics.OpenedConnections.Add(1);
+        _metrics.ActiveConnections.Add(1);
+        var traffic = new TrafficCounters(_metrics, protocolReader, protocolWriter);
         Exception? error = null;
+        string closeReason;
         try
         {
             await _handler.OnConnectedAsync(session).ConfigureAwait(false);
-            await RunAsync(session, protocolReader, protocolWriter).ConfigureAwait(false);
+            await RunAsync(session, protocolReader, protocolWriter, traffic).ConfigureAwait(false);
+            closeReason = session.IsDraining ? ConnectionCloseReason.Shutdown : ConnectionCloseReason.Clean;
         }
         catch (ProtocolException ex)
         {
             error = ex;
+            closeReason = ConnectionCloseReason.ProtocolError;
+            _metrics.ProtocolErrors.Add(1, new KeyValuePair<string, object?>(PipelineServerMetrics.ErrorTypeTag, ex.Kind.ToString()));
             Log.ProtocolError(_logger, connection.ConnectionId, connection.RemoteEndPoint?.ToString(), ex.Kind, ex.Message);
             await ReportProtocolErrorAsync(session, ex).ConfigureAwait(false);
         }
@@ -66,11 +78,13 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
         {
             // Resets and aborts are part of life on a network: logged quietly, so a mass disconnect cannot flood the log.
             error = ex;
+            closeReason = ConnectionCloseReason.Reset;
             Log.ConnectionEndedAbruptly(_logger, connection.ConnectionId, ex.Message);
         }
         catch (Exception ex)
         {
             error = ex;
+            closeReason = ConnectionCloseReason.HandlerError;
             Log.HandlerError(_logger, connection.ConnectionId, ex);
             await TryFlushAsync(protocolWriter).ConfigureAwait(false);
         }
@@ -96,16 +110,39 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
                 await scope.DisposeAsync().ConfigureAwait(false);
             }
         }
+
+        // Middleware that ended the connection (a timeout, a rate limit) said why before aborting it.
+        var recorded = ConnectionCloseReason.Get(connection);
+        if (recorded is null)
+        {
+            // Outer middleware (lifecycle logging) reads it once the chain returns.
+            ConnectionCloseReason.Set(connection, closeReason);
+        }
+        else
+        {
+            closeReason = recorded;
+        }
+
+        traffic.Record(0);
+        _metrics.ActiveConnections.Add(-1);
+        _metrics.ClosedConnections.Add(1, new KeyValuePair<string, object?>(PipelineServerMetrics.CloseReasonTag, closeReason));
+        _metrics.ConnectionDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>(PipelineServerMetrics.CloseReasonTag, closeReason));
     }
 
-    private async Task RunAsync(ProtocolSession<TOutbound> session, ProtocolReader reader, ProtocolWriter writer)
+    private async Task RunAsync(ProtocolSession<TOutbound> session, ProtocolReader reader, ProtocolWriter writer, TrafficCounters traffic)
     {
+        var gate = session.Connection.Features.Get<IMessageGateFeature>();
+        var closed = session.Connection.ConnectionClosed;
+        var received = 0;
+
         // Close() stops before the next message; a drain stops only when nothing received is left.
         while (!session.CloseRequested)
         {
             if (!reader.TryRead(_reader, out var result))
             {
                 // Nothing more is buffered: the batch is over, so its responses go out in one flush.
+                traffic.Record(received);
+                received = 0;
                 await writer.FlushAsync().ConfigureAwait(false);
                 if (session.IsClosing)
                 {
@@ -125,7 +162,29 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
             {
                 try
                 {
-                    await _handler.OnMessageAsync(session, result.Message).ConfigureAwait(false);
+                    if (gate is not null)
+                    {
+                        var admitted = gate.WaitAsync(closed);
+                        if (!admitted.IsCompletedSuccessfully)
+                        {
+                            // Held back (a rate limit) or refused: what the batch has answered so far goes out first.
+                            await TryFlushAsync(writer).ConfigureAwait(false);
+                        }
+
+                        await admitted.ConfigureAwait(false);
+                    }
+
+                    received++;
+                    if (_metrics.HandlerDuration.Enabled)
+                    {
+                        var start = Stopwatch.GetTimestamp();
+                        await _handler.OnMessageAsync(session, result.Message).ConfigureAwait(false);
+                        _metrics.HandlerDuration.Record(Stopwatch.GetElapsedTime(start).TotalSeconds);
+                    }
+                    else
+                    {
+                        await _handler.OnMessageAsync(session, result.Message).ConfigureAwait(false);
+                    }
                 }
                 finally
                 {
@@ -140,6 +199,7 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
             // A cancelled read (Close() or a drain) loops back: buffered messages are still handled before the stop.
         }
 
+        traffic.Record(received);
         await writer.FlushAsync().ConfigureAwait(false);
     }
 
@@ -176,4 +236,37 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
         ex is ConnectionResetException or ConnectionAbortedException or ConnectionClosedException
         || (ex is OperationCanceledException && connection.ConnectionClosed.IsCancellationRequested)
         || (ex is IOException && connection.ConnectionClosed.IsCancellationRequested);
+
+    // Traffic is added to the meter once per batch, as deltas of the reader's and writer's running totals, so a
+    // pipelined batch costs four counter updates however many messages it holds.
+    private sealed class TrafficCounters(PipelineServerMetrics metrics, ProtocolReader reader, ProtocolWriter writer)
+    {
+        private long _bytesIn;
+        private long _messagesOut;
+        private long _bytesOut;
+
+        public void Record(int messagesIn)
+        {
+            if (messagesIn > 0)
+            {
+                metrics.ReceivedMessages.Add(messagesIn);
+            }
+
+            var bytesIn = reader.ConsumedBytes;
+            if (bytesIn != _bytesIn)
+            {
+                metrics.ReceivedBytes.Add(bytesIn - _bytesIn);
+                _bytesIn = bytesIn;
+            }
+
+            var messagesOut = writer.WrittenMessages;
+            if (messagesOut != _messagesOut)
+            {
+                metrics.SentMessages.Add(messagesOut - _messagesOut);
+                metrics.SentBytes.Add(writer.WrittenBytes - _bytesOut);
+                _messagesOut = messagesOut;
+                _bytesOut = writer.WrittenBytes;
+            }
+        }
+    }
 }
