@@ -1,0 +1,138 @@
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using PipelineServer.Diagnostics;
+using PipelineServer.Middleware;
+
+namespace PipelineServer;
+
+/// <summary>
+/// PipelineServer's connection middleware, for Kestrel's <c>ListenOptions</c> or any other
+/// <see cref="IConnectionBuilder"/>. Order matters: middleware sees the connection as the middleware before it left it.
+/// A typical chain: <c>UseProxyProtocol</c>, <c>UseConnectionLimitPerIp</c>, <c>UseTls</c>, <c>UseLifecycleLogging</c>,
+/// <c>UseTimeouts</c>, <c>UseMessageRateLimit</c>, then <c>UseProtocol</c>.
+/// </summary>
+public static class ConnectionMiddlewareExtensions
+{
+    /// <summary>
+    /// Closes, at once, a connection from a remote IP address that already has <paramref name="limit"/> connections open
+    /// through this endpoint; it is counted in <c>pipelineserver.rejected_connections</c> (reason <c>ip_limit</c>) and never
+    /// queued. For a global maximum use Kestrel's <c>KestrelServerOptions.Limits.MaxConcurrentConnections</c>. Put it after
+    /// <see cref="UseProxyProtocol"/> so that it counts clients, not load balancers.
+    /// </summary>
+    /// <param name="builder">The connection pipeline.</param>
+    /// <param name="limit">The most connections one address may hold open.</param>
+    /// <returns>The builder.</returns>
+    public static IConnectionBuilder UseConnectionLimitPerIp(this IConnectionBuilder builder, int limit)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
+        var metrics = PipelineServerMetrics.Get(builder.ApplicationServices);
+        return builder.Use(next => new ConnectionLimitPerIpMiddleware(next, limit, logger, metrics).OnConnectionAsync);
+    }
+
+    /// <summary>
+    /// Closes connections that stay idle, never send a complete message, or take too long over one message (see
+    /// <see cref="ConnectionTimeoutOptions"/>). Each close is logged with its reason (event <c>ConnectionTimedOut</c>) and
+    /// counted in <c>pipelineserver.closed_connections</c>. Put it after <c>UseTls</c>, so that it sees messages rather
+    /// than TLS records.
+    /// </summary>
+    /// <param name="builder">The connection pipeline.</param>
+    /// <param name="configure">Sets the timeouts; at least one must be set.</param>
+    /// <returns>The builder.</returns>
+    public static IConnectionBuilder UseTimeouts(this IConnectionBuilder builder, Action<ConnectionTimeoutOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new ConnectionTimeoutOptions();
+        configure(options);
+        if (options.IdleTimeout is null && options.FirstMessageTimeout is null && options.SlowMessageTimeout is null)
+        {
+            throw new ArgumentException("Set at least one of IdleTimeout, FirstMessageTimeout and SlowMessageTimeout.", nameof(configure));
+        }
+
+        var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
+        return builder.Use(next => new ConnectionTimeoutMiddleware(next, options, logger).OnConnectionAsync);
+    }
+
+    /// <summary>
+    /// Reads a PROXY protocol header (version 1 or 2) from connections that come from trusted networks and makes the
+    /// client address it names the connection's <see cref="BaseConnectionContext.RemoteEndPoint"/> (and the address the
+    /// client connected to its <see cref="BaseConnectionContext.LocalEndPoint"/>) for everything after it. A malformed,
+    /// truncated, late or (in <see cref="ProxyProtocolMode.Required"/> mode) missing header closes the connection. Put it
+    /// first, before <c>UseTls</c>.
+    /// </summary>
+    /// <param name="builder">The connection pipeline.</param>
+    /// <param name="configure">Sets the mode and the trusted networks.</param>
+    /// <returns>The builder.</returns>
+    public static IConnectionBuilder UseProxyProtocol(this IConnectionBuilder builder, Action<ProxyProtocolOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new ProxyProtocolOptions();
+        configure(options);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HeaderTimeout, TimeSpan.Zero, nameof(options.HeaderTimeout));
+        var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
+        var metrics = PipelineServerMetrics.Get(builder.ApplicationServices);
+        return builder.Use(next => new ProxyProtocolMiddleware(next, options, logger, metrics).OnConnectionAsync);
+    }
+
+    /// <summary>
+    /// Limits how many messages per second a connection, and all connections from one IP address together, may send;
+    /// over the limit it either holds the connection's reading back or closes it (<see cref="MessageRateLimitOptions"/>).
+    /// Works through <see cref="IMessageGateFeature"/>, so it needs <c>UseProtocol</c> after it.
+    /// </summary>
+    /// <param name="builder">The connection pipeline.</param>
+    /// <param name="configure">Sets the limits; at least one must be set.</param>
+    /// <returns>The builder.</returns>
+    public static IConnectionBuilder UseMessageRateLimit(this IConnectionBuilder builder, Action<MessageRateLimitOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new MessageRateLimitOptions();
+        configure(options);
+        if (options.PerConnection is null && options.PerIp is null)
+        {
+            throw new ArgumentException("Set PerConnection, PerIp or both.", nameof(configure));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.PerConnection ?? 1, nameof(options.PerConnection));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.PerIp ?? 1, nameof(options.PerIp));
+        var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
+        return builder.Use(next => new MessageRateLimitMiddleware(next, options, logger).OnConnectionAsync);
+    }
+
+    /// <summary>
+    /// Logs each connection's start (remote and local address) and end (duration and reason: <c>clean</c>,
+    /// <c>protocol_error</c>, <c>idle_timeout</c>, ...) at Information, category <c>PipelineServer.Connections</c>.
+    /// </summary>
+    /// <param name="builder">The connection pipeline.</param>
+    /// <returns>The builder.</returns>
+    public static IConnectionBuilder UseLifecycleLogging(this IConnectionBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
+        return builder.Use(next => new LifecycleLoggingMiddleware(next, logger).OnConnectionAsync);
+    }
+
+    /// <summary>
+    /// Logs the bytes each connection receives and sends as a hex dump, at Debug in the <c>PipelineServer.HexDump</c>
+    /// category, up to <paramref name="maxBytesPerDirection"/> bytes each way per connection. Costs nothing when that
+    /// category is not enabled for Debug. Put it after <c>UseTls</c> to see plaintext.
+    /// </summary>
+    /// <param name="builder">The connection pipeline.</param>
+    /// <param name="maxBytesPerDirection">The cap per direction per connection; 4096 by default.</param>
+    /// <returns>The builder.</returns>
+    public static IConnectionBuilder UseHexDump(this IConnectionBuilder builder, int maxBytesPerDirection = 4096)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxBytesPerDirection);
+        var logger = CreateLogger(builder, HexDumpMiddleware.CategoryName);
+        return builder.Use(next => new HexDumpMiddleware(next, maxBytesPerDirection, logger).OnConnectionAsync);
+    }
+
+    private static ILogger CreateLogger(IConnectionBuilder builder, string category) =>
+        (builder.ApplicationServices.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger(category);
+}

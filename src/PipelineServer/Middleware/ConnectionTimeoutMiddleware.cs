@@ -1,0 +1,220 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using PipelineServer.Diagnostics;
+using PipelineServer.Internal;
+
+namespace PipelineServer.Middleware;
+
+// Watches each connection's input through a PipeReader wrapper that notes when the reader waits for data, when data
+// arrives and whether what the protocol consumed left a partial message behind (a protocol reader consumes whole
+// messages only). One heartbeat timer per endpoint checks every connection, as Kestrel's own heartbeat does for HTTP;
+// the per-read cost is a timestamp and a few field writes.
+internal sealed class ConnectionTimeoutMiddleware
+{
+    private readonly ConnectionDelegate _next;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly long _idle;
+    private readonly long _firstMessage;
+    private readonly long _slowMessage;
+    private readonly ConcurrentDictionary<WatchedInput, byte> _connections = new();
+    private readonly ITimer _heartbeat;
+
+    public ConnectionTimeoutMiddleware(ConnectionDelegate next, ConnectionTimeoutOptions options, ILogger logger)
+    {
+        _next = next;
+        _logger = logger;
+        _time = options.TimeProvider;
+        _idle = ToTicks(options.IdleTimeout);
+        _firstMessage = ToTicks(options.FirstMessageTimeout);
+        _slowMessage = ToTicks(options.SlowMessageTimeout);
+
+        // A timeout fires within a quarter of itself (at most a second) after it runs out.
+        var shortest = new[] { options.IdleTimeout, options.FirstMessageTimeout, options.SlowMessageTimeout }
+            .Where(static t => t.HasValue).Min(static t => t!.Value);
+        var period = TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond));
+
+        // The timer holds the middleware weakly, so an endpoint that is gone (a stopped host) can be collected.
+        _heartbeat = _time.CreateTimer(
+            static state => (((WeakReference<ConnectionTimeoutMiddleware>)state!).TryGetTarget(out var middleware) ? middleware : null)?.OnHeartbeat(),
+            new WeakReference<ConnectionTimeoutMiddleware>(this),
+            period,
+            period);
+    }
+
+    ~ConnectionTimeoutMiddleware() => _heartbeat.Dispose();
+
+    public async Task OnConnectionAsync(ConnectionContext connection)
+    {
+        var transport = connection.Transport;
+        var input = new WatchedInput(transport.Input, connection, _time);
+        _connections.TryAdd(input, 0);
+        connection.Transport = new DuplexPipe(input, transport.Output);
+        try
+        {
+            await _next(connection).ConfigureAwait(false);
+        }
+        finally
+        {
+            _connections.TryRemove(input, out _);
+            connection.Transport = transport;
+        }
+    }
+
+    private void OnHeartbeat()
+    {
+        var now = _time.GetTimestamp();
+        foreach (var (input, _) in _connections)
+        {
+            var reason = input.Check(now, _idle, _firstMessage, _slowMessage, _time);
+            if (reason is null || !_connections.TryRemove(input, out _))
+            {
+                continue;
+            }
+
+            var connection = input.Connection;
+            var message = reason switch
+            {
+                ConnectionCloseReason.IdleTimeout => "idle timeout",
+                ConnectionCloseReason.FirstMessageTimeout => "no complete message within the first-message timeout",
+                _ => "a message was not completed within the slow-message timeout",
+            };
+            ConnectionCloseReason.Set(connection, reason);
+            MiddlewareLog.ConnectionTimedOut(_logger, connection.ConnectionId, connection.RemoteEndPoint?.ToString(), message);
+            connection.Abort(new ConnectionAbortedException("The connection was closed: " + message + "."));
+        }
+    }
+
+    private static long ToTicks(TimeSpan? timeout)
+    {
+        if (timeout is { } value)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(value, TimeSpan.Zero, nameof(timeout));
+            return value.Ticks;
+        }
+
+        return 0;
+    }
+
+    // Timestamps are the TimeProvider's; 0 means "not set". Fields are written by the connection's reader and read by
+    // the heartbeat without a lock: a stale read delays a timeout by one heartbeat at most.
+    internal sealed class WatchedInput : PipeReader
+    {
+        private readonly PipeReader _inner;
+        private readonly TimeProvider _time;
+        private readonly long _openedAt;
+        private ReadOnlySequence<byte> _buffer;
+        private long _idleSince;
+        private long _partialSince;
+        private bool _holding;
+        private bool _consumedAny;
+
+        public WatchedInput(PipeReader inner, ConnectionContext connection, TimeProvider time)
+        {
+            _inner = inner;
+            _time = time;
+            Connection = connection;
+            _openedAt = time.GetTimestamp();
+            _idleSince = _openedAt;
+        }
+
+        public ConnectionContext Connection { get; }
+
+        public string? Check(long now, long idle, long firstMessage, long slowMessage, TimeProvider time)
+        {
+            if (firstMessage > 0 && !Volatile.Read(ref _consumedAny) && Elapsed(_openedAt, now, time) > firstMessage)
+            {
+                return ConnectionCloseReason.FirstMessageTimeout;
+            }
+
+            var partialSince = Volatile.Read(ref _partialSince);
+            if (slowMessage > 0 && partialSince != 0 && Elapsed(partialSince, now, time) > slowMessage)
+            {
+                return ConnectionCloseReason.SlowMessageTimeout;
+            }
+
+            // Idle: the server has handed back everything it read (it is not busy with a message) and nothing, not even
+            // part of a message, has arrived since.
+            if (idle > 0 && !Volatile.Read(ref _holding) && partialSince == 0 && Elapsed(Volatile.Read(ref _idleSince), now, time) > idle)
+            {
+                return ConnectionCloseReason.IdleTimeout;
+            }
+
+            return null;
+        }
+
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            var read = _inner.ReadAsync(cancellationToken);
+            if (read.IsCompletedSuccessfully)
+            {
+                var result = read.Result;
+                OnData(result);
+                return new ValueTask<ReadResult>(result);
+            }
+
+            return AwaitData(read);
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if (_inner.TryRead(out result))
+            {
+                OnData(result);
+                return true;
+            }
+
+            return false;
+        }
+
+        public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            var now = _time.GetTimestamp();
+            var progressed = !consumed.Equals(_buffer.Start);
+            var partial = !consumed.Equals(_buffer.End);
+            if (progressed)
+            {
+                Volatile.Write(ref _consumedAny, true);
+                // What is left, if anything, is the start of the next message.
+                Volatile.Write(ref _partialSince, partial ? now : 0);
+            }
+            else if (partial && Volatile.Read(ref _partialSince) == 0)
+            {
+                Volatile.Write(ref _partialSince, now);
+            }
+
+            _buffer = default;
+            Volatile.Write(ref _idleSince, now);
+            Volatile.Write(ref _holding, false);
+            _inner.AdvanceTo(consumed, examined);
+        }
+
+        public override void CancelPendingRead() => _inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => _inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => _inner.CompleteAsync(exception);
+
+        // Pooled: a connection waiting for its next batch allocates nothing in steady state.
+        [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<ReadResult> AwaitData(ValueTask<ReadResult> read)
+        {
+            var result = await read.ConfigureAwait(false);
+            OnData(result);
+            return result;
+        }
+
+        private void OnData(in ReadResult result)
+        {
+            _buffer = result.Buffer;
+            Volatile.Write(ref _holding, true);
+        }
+
+        private static long Elapsed(long since, long now, TimeProvider time) => time.GetElapsedTime(since, now).Ticks;
+    }
+}

@@ -1,0 +1,146 @@
+using System.Threading.RateLimiting;
+
+namespace PipelineServer.Middleware;
+
+// A token bucket on System.Threading.RateLimiting's RateLimiter model (leases, a FIFO queue of waiters), refilled by
+// Refill() calls from the owner's timer on its TimeProvider. The library's own TokenBucketRateLimiter measures elapsed
+// time with Stopwatch even when replenished by hand, so a fake clock could not drive it.
+internal sealed class TokenBucket : RateLimiter
+{
+    private static readonly RateLimitLease s_granted = new Lease(true);
+    private static readonly RateLimitLease s_refused = new Lease(false);
+
+    private readonly Queue<(TaskCompletionSource<RateLimitLease> Waiter, CancellationTokenRegistration Registration)> _waiters = new();
+    private readonly int _capacity;
+    private int _tokens;
+    private long _idleSince = Environment.TickCount64;
+    private bool _disposed;
+
+    public TokenBucket(int capacity)
+    {
+        _capacity = capacity;
+        _tokens = capacity;
+    }
+
+    public override TimeSpan? IdleDuration
+    {
+        get
+        {
+            lock (_waiters)
+            {
+                return _tokens == _capacity && _waiters.Count == 0 ? TimeSpan.FromMilliseconds(Environment.TickCount64 - _idleSince) : null;
+            }
+        }
+    }
+
+    public override RateLimiterStatistics? GetStatistics()
+    {
+        lock (_waiters)
+        {
+            return new RateLimiterStatistics { CurrentAvailablePermits = _tokens, CurrentQueuedCount = _waiters.Count };
+        }
+    }
+
+    // Tops the bucket up to capacity (a second's worth of messages) and hands tokens to waiters, oldest first.
+    public void Refill()
+    {
+        List<TaskCompletionSource<RateLimitLease>>? granted = null;
+        lock (_waiters)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _tokens = _capacity;
+            while (_tokens > 0 && _waiters.TryDequeue(out var next))
+            {
+                next.Registration.Dispose();
+                if (!next.Waiter.Task.IsCompleted)
+                {
+                    _tokens--;
+                    (granted ??= []).Add(next.Waiter);
+                }
+            }
+
+            if (_tokens == _capacity)
+            {
+                _idleSince = Environment.TickCount64;
+            }
+        }
+
+        // Completed outside the lock: their continuations run asynchronously anyway, but never under our lock.
+        if (granted is not null)
+        {
+            foreach (var waiter in granted)
+            {
+                waiter.TrySetResult(s_granted);
+            }
+        }
+    }
+
+    protected override RateLimitLease AttemptAcquireCore(int permitCount)
+    {
+        lock (_waiters)
+        {
+            if (!_disposed && _waiters.Count == 0 && _tokens >= permitCount)
+            {
+                _tokens -= permitCount;
+                return s_granted;
+            }
+
+            return s_refused;
+        }
+    }
+
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    {
+        if (permitCount != 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(permitCount), "A message takes one token.");
+        }
+
+        lock (_waiters)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_waiters.Count == 0 && _tokens > 0)
+            {
+                _tokens--;
+                return new ValueTask<RateLimitLease>(s_granted);
+            }
+
+            var waiter = new TaskCompletionSource<RateLimitLease>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var registration = cancellationToken.UnsafeRegister(static (state, token) => ((TaskCompletionSource<RateLimitLease>)state!).TrySetCanceled(token), waiter);
+            _waiters.Enqueue((waiter, registration));
+            return new ValueTask<RateLimitLease>(waiter.Task);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        lock (_waiters)
+        {
+            _disposed = true;
+            while (_waiters.TryDequeue(out var next))
+            {
+                next.Registration.Dispose();
+                next.Waiter.TrySetResult(s_refused);
+            }
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private sealed class Lease(bool acquired) : RateLimitLease
+    {
+        public override bool IsAcquired { get; } = acquired;
+
+        public override IEnumerable<string> MetadataNames => [];
+
+        public override bool TryGetMetadata(string metadataName, out object? metadata)
+        {
+            metadata = null;
+            return false;
+        }
+    }
+}
