@@ -1,5 +1,12 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using PipelineServer;
 
 namespace EchoServer;
 
@@ -7,9 +14,14 @@ namespace EchoServer;
 public static class EchoServerHost
 {
     /// <summary>
-    /// Creates the host. Settings: <c>Url</c> (default <c>tcp://127.0.0.1:7000</c>) and <c>MaxFrameLength</c> (default
-    /// 1 MiB, length field included); for example <c>--Url tcp://0.0.0.0:7000 --MaxFrameLength 65536</c>, or the
-    /// environment variables <c>Url</c> and <c>MaxFrameLength</c>.
+    /// Creates the host. Settings (all optional; durations in <c>TimeSpan</c> format, <c>00:00:05</c>):
+    /// <c>Url</c> (default <c>tcp://127.0.0.1:7000</c>), <c>MaxFrameLength</c> (default 1 MiB, length field included),
+    /// <c>MaxConnections</c>, <c>MaxConnectionsPerIp</c>, <c>IdleTimeout</c>, <c>SlowMessageTimeout</c>,
+    /// <c>Tls:CertificatePath</c> (a PKCS#12 file), <c>Tls:CertificatePassword</c>, <c>Tls:ClientCertificateMode</c>
+    /// (<c>NoCertificate</c>, <c>AllowCertificate</c>, <c>RequireCertificate</c>), <c>ProxyProtocol:Mode</c> (<c>Off</c>,
+    /// <c>Optional</c>, <c>Required</c>), <c>ProxyProtocol:TrustedNetworks</c> (CIDR, comma-separated),
+    /// <c>RateLimit:MessagesPerSecond</c> (per connection), <c>HexDump</c> (<c>true</c> to log traffic). For example
+    /// <c>--Url tcp://0.0.0.0:7000 --IdleTimeout 00:01:00 --MaxConnectionsPerIp 10</c>.
     /// </summary>
     /// <param name="args">Command-line arguments.</param>
     /// <param name="configure">Extra configuration of the builder (tests use it to capture logs).</param>
@@ -17,11 +29,106 @@ public static class EchoServerHost
     public static IHost Create(string[] args, Action<HostApplicationBuilder>? configure = null)
     {
         var builder = Host.CreateApplicationBuilder(args);
-        var url = builder.Configuration["Url"] ?? EchoProtocol.DefaultUrl;
-        var maxFrameLength = builder.Configuration.GetValue("MaxFrameLength", EchoProtocol.DefaultMaxFrameLength);
-        configure?.Invoke(builder);
+        var settings = EchoSettings.Read(builder.Configuration);
+        if (settings.MaxConnections is { } maxConnections)
+        {
+            builder.Services.Configure<KestrelServerOptions>(kestrel => kestrel.Limits.MaxConcurrentConnections = maxConnections);
+        }
 
-        builder.AddPipelineServer(server => server.Listen(url, endpoint => endpoint.UseEcho(maxFrameLength)));
+        if (settings.HexDump)
+        {
+            builder.Logging.AddFilter("PipelineServer.HexDump", LogLevel.Debug);
+        }
+
+        configure?.Invoke(builder);
+        builder.AddPipelineServer(server => server.Listen(settings.Url, settings.Configure));
         return builder.Build();
+    }
+
+    private sealed record EchoSettings(
+        string Url,
+        int MaxFrameLength,
+        long? MaxConnections,
+        int? MaxConnectionsPerIp,
+        TimeSpan? IdleTimeout,
+        TimeSpan? SlowMessageTimeout,
+        X509Certificate2? Certificate,
+        ClientCertificateMode ClientCertificateMode,
+        ProxyProtocolMode ProxyMode,
+        IPNetwork[] TrustedNetworks,
+        int? MessagesPerSecond,
+        bool HexDump)
+    {
+        public static EchoSettings Read(IConfiguration configuration)
+        {
+            var certificatePath = configuration["Tls:CertificatePath"];
+            return new EchoSettings(
+                configuration["Url"] ?? EchoProtocol.DefaultUrl,
+                configuration.GetValue("MaxFrameLength", EchoProtocol.DefaultMaxFrameLength),
+                configuration.GetValue<long?>("MaxConnections"),
+                configuration.GetValue<int?>("MaxConnectionsPerIp"),
+                configuration.GetValue<TimeSpan?>("IdleTimeout"),
+                configuration.GetValue<TimeSpan?>("SlowMessageTimeout"),
+                string.IsNullOrEmpty(certificatePath) ? null : X509CertificateLoader.LoadPkcs12FromFile(certificatePath, configuration["Tls:CertificatePassword"]),
+                configuration.GetValue("Tls:ClientCertificateMode", ClientCertificateMode.NoCertificate),
+                configuration.GetValue("ProxyProtocol:Mode", ProxyProtocolMode.Off),
+                [.. (configuration["ProxyProtocol:TrustedNetworks"] ?? string.Empty)
+                    .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(IPNetwork.Parse)],
+                configuration.GetValue<int?>("RateLimit:MessagesPerSecond"),
+                configuration.GetValue("HexDump", false));
+        }
+
+        // The chain in the order the layers meet the wire: PROXY header, per-IP limit (on the real client address), TLS,
+        // then what looks at plaintext messages.
+        public void Configure(ListenOptions endpoint)
+        {
+            if (ProxyMode != ProxyProtocolMode.Off)
+            {
+                endpoint.UseProxyProtocol(proxy =>
+                {
+                    proxy.Mode = ProxyMode;
+                    foreach (var network in TrustedNetworks)
+                    {
+                        proxy.TrustedNetworks.Add(network);
+                    }
+                });
+            }
+
+            if (MaxConnectionsPerIp is { } perIp)
+            {
+                endpoint.UseConnectionLimitPerIp(perIp);
+            }
+
+            if (Certificate is not null)
+            {
+                endpoint.UseTls(tls =>
+                {
+                    tls.ServerCertificate = Certificate;
+                    tls.ClientCertificateMode = ClientCertificateMode;
+                });
+            }
+
+            if (HexDump)
+            {
+                endpoint.UseHexDump();
+            }
+
+            if (IdleTimeout is not null || SlowMessageTimeout is not null)
+            {
+                endpoint.UseTimeouts(timeouts =>
+                {
+                    timeouts.IdleTimeout = IdleTimeout;
+                    timeouts.SlowMessageTimeout = SlowMessageTimeout;
+                });
+            }
+
+            if (MessagesPerSecond is { } rate)
+            {
+                endpoint.UseMessageRateLimit(limit => limit.PerConnection = rate);
+            }
+
+            endpoint.UseEcho(MaxFrameLength);
+        }
     }
 }

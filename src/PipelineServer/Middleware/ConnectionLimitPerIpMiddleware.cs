@@ -25,6 +25,7 @@ internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, in
         if (!TryEnter(address))
         {
             metrics.Rejected(RejectionReason);
+            ConnectionCloseReason.Set(connection, RejectionReason);
             MiddlewareLog.PerIpLimitReached(logger, connection.ConnectionId, address.ToString(), limit);
             return; // Kestrel closes the connection once the chain returns.
         }

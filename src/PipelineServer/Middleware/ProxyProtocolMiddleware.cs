@@ -28,6 +28,7 @@ internal sealed class ProxyProtocolMiddleware(ConnectionDelegate next, ProxyProt
             if (options.Mode == ProxyProtocolMode.Required)
             {
                 metrics.Rejected(RejectionReason);
+                ConnectionCloseReason.Set(connection, RejectionReason);
                 MiddlewareLog.ProxyUntrustedPeer(logger, connection.ConnectionId, connection.RemoteEndPoint?.ToString());
                 return;
             }
@@ -40,6 +41,7 @@ internal sealed class ProxyProtocolMiddleware(ConnectionDelegate next, ProxyProt
         if (error is not null)
         {
             metrics.Rejected(RejectionReason);
+            ConnectionCloseReason.Set(connection, RejectionReason);
             MiddlewareLog.ProxyHeaderRejected(logger, connection.ConnectionId, connection.RemoteEndPoint?.ToString(), error);
             return;
         }

@@ -169,7 +169,8 @@ public class ProtocolClientTests
     public async Task WithInlineContinuationsRequestsMadeInResponseToABatchLeaveInOneFlush()
     {
         const int Batch = 8;
-        await using var host = await TestHost.StartAsync(TransportKind.Memory, listen => listen.UseProtocol(EchoProtocol.CreateReader(), EchoProtocol.Writer, new BatchingEchoHandler(Batch)));
+        var handler = new BatchingEchoHandler(Batch);
+        await using var host = await TestHost.StartAsync(TransportKind.Memory, listen => listen.UseProtocol(EchoProtocol.CreateReader(), EchoProtocol.Writer, handler));
         var flushes = 0;
         var factory = host.ClientFactory(builder => builder.Use(next => connection =>
         {
@@ -178,21 +179,24 @@ public class ProtocolClientTests
         }));
         await using var client = await ProtocolClient.ConnectAsync(factory, host.EndPoint, s_responses, EchoProtocol.Writer, new() { RunContinuationsAsynchronously = false });
 
-        // Eight chains: the first request of each is sent from the thread pool (a flush each); the server answers all
-        // eight at once, and each chain's second request is made from its continuation, on the client's read loop.
-        // (Task.Run: without a synchronization context, which continuations would otherwise be posted to.)
-        var chains = Enumerable.Range(0, Batch).Select(i => Task.Run(async () =>
-        {
-            var first = await client.RequestAsync(Seq([(byte)i, 1]));
-            var second = await client.RequestAsync(Seq([(byte)i, 2]));
-            return (first, second);
-        })).ToArray();
+        // Eight first requests (a flush each); the server holds its answers until every chain awaits its first response,
+        // then answers all eight at once, and each chain's second request is made from its continuation, on the client's
+        // read loop. (The chains run without a synchronization context, which continuations would otherwise be posted to.)
+        var firsts = Enumerable.Range(0, Batch).Select(i => client.RequestAsync(Seq([(byte)i, 1])).AsTask()).ToArray();
+        var chains = await Task.Run(() => firsts.Select((first, i) => ChainAsync(first, i)).ToArray());
+        handler.Release();
         var results = await Task.WhenAll(chains).WaitAsync(TestClient.Timeout);
 
         for (var i = 0; i < Batch; i++)
         {
-            Assert.Equal([(byte)i, 1], results[i].first);
-            Assert.Equal([(byte)i, 2], results[i].second);
+            Assert.Equal([(byte)i, 1], results[i].First);
+            Assert.Equal([(byte)i, 2], results[i].Second);
+        }
+
+        async Task<(byte[] First, byte[] Second)> ChainAsync(Task<byte[]> first, int i)
+        {
+            var response = await first;
+            return (response, await client.RequestAsync(Seq([(byte)i, 2])));
         }
 
         Assert.Equal(Batch + 1, Volatile.Read(ref flushes));
@@ -212,6 +216,11 @@ public class ProtocolClientTests
     // Answers nothing until it holds `batch` requests, then answers them all, in order, in one write.
     private sealed class BatchingEchoHandler(int batch) : IMessageHandler<ReadOnlySequence<byte>, ReadOnlySequence<byte>>
     {
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // The first full batch is answered only once released; later ones at once.
+        public void Release() => _release.TrySetResult();
+
         public ValueTask OnConnectedAsync(ProtocolSession<ReadOnlySequence<byte>> session)
         {
             session.State = new List<byte[]>();
@@ -222,17 +231,18 @@ public class ProtocolClientTests
         {
             var held = (List<byte[]>)session.State!;
             held.Add(message.ToArray());
-            if (held.Count == batch)
-            {
-                foreach (var reply in held)
-                {
-                    session.Write(new ReadOnlySequence<byte>(reply));
-                }
+            return held.Count == batch ? AnswerAsync(session, held) : default;
+        }
 
-                held.Clear();
+        private async ValueTask AnswerAsync(ProtocolSession<ReadOnlySequence<byte>> session, List<byte[]> held)
+        {
+            await _release.Task.WaitAsync(TestClient.Timeout);
+            foreach (var reply in held)
+            {
+                session.Write(new ReadOnlySequence<byte>(reply));
             }
 
-            return default;
+            held.Clear();
         }
     }
 

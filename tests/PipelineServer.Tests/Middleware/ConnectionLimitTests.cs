@@ -14,6 +14,7 @@ public class ConnectionLimitTests
     {
         await using var host = await TestHost.StartAsync(transport, listen =>
         {
+            listen.UseLifecycleLogging(); // outermost: its "closed" event comes after the limit has counted the connection out
             listen.GiveMemoryConnectionsAnAddress(transport, IPAddress.Parse("192.0.2.10"));
             listen.UseConnectionLimitPerIp(2);
             listen.UseEcho();
@@ -38,7 +39,8 @@ public class ConnectionLimitTests
         await second.CompleteSendingAsync();
         await second.WaitForCloseAsync();
         await second.DisposeAsync();
-        await metrics.WaitForAsync("pipelineserver.closed_connections", 1);
+        await host.Logs.WaitForAsync(static r => r.EventId.Name == "ConnectionClosed" && r.Message.Contains("(clean)", StringComparison.Ordinal));
+        Assert.Contains(host.Logs.Records, static r => r.EventId.Name == "ConnectionClosed" && r.Message.Contains("(ip_limit)", StringComparison.Ordinal));
 
         await using var fourth = await host.ConnectAsync();
         await AssertEchoesAsync(fourth, 4);
