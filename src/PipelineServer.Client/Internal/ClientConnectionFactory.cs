@@ -31,7 +31,7 @@ internal sealed class ClientConnectionFactory(IConnectionFactory transport, Conn
         {
             raw = await transport.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             throw new TimeoutException($"Connecting to {endpoint} timed out after {connectTimeout.TotalSeconds:0.###} s.");
         }
@@ -54,7 +54,9 @@ internal sealed class ClientConnectionFactory(IConnectionFactory transport, Conn
             // A middleware failed (a TLS handshake, say) or the connect timed out: nothing is left half open.
             raw.Abort(new ConnectionAbortedException("The connection's middleware did not complete.", ex));
             await session.DisposeAsync().ConfigureAwait(false);
-            if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            // Only the timer makes it a timeout: ConnectionAbortedException, which a middleware may throw to refuse the
+            // connection, is an OperationCanceledException too.
+            if (ex is OperationCanceledException && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
                 throw new TimeoutException($"Connecting to {endpoint} timed out after {connectTimeout.TotalSeconds:0.###} s.", ex);
             }
