@@ -171,16 +171,7 @@ internal sealed class MessageRateLimitMiddleware
             }
         }
 
-        private static bool TryAcquire(TokenBucket? bucket)
-        {
-            if (bucket is null)
-            {
-                return true;
-            }
-
-            using var lease = bucket.AttemptAcquire(1);
-            return lease.IsAcquired;
-        }
+        private static bool TryAcquire(TokenBucket? bucket) => bucket is null || bucket.TryTake();
 
         private static async ValueTask WaitForTokenAsync(TokenBucket bucket, CancellationToken cancellationToken)
         {

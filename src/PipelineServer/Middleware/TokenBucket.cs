@@ -37,7 +37,7 @@ internal sealed class TokenBucket : RateLimiter
     {
         lock (_waiters)
         {
-            return new RateLimiterStatistics { CurrentAvailablePermits = _tokens, CurrentQueuedCount = _waiters.Count };
+            return new RateLimiterStatistics { CurrentAvailablePermits = Volatile.Read(ref _tokens), CurrentQueuedCount = _waiters.Count };
         }
     }
 
@@ -52,18 +52,19 @@ internal sealed class TokenBucket : RateLimiter
                 return;
             }
 
-            _tokens = _capacity;
-            while (_tokens > 0 && _waiters.TryDequeue(out var next))
+            var tokens = _capacity;
+            while (tokens > 0 && _waiters.TryDequeue(out var next))
             {
                 next.Registration.Dispose();
                 if (!next.Waiter.Task.IsCompleted)
                 {
-                    _tokens--;
+                    tokens--;
                     (granted ??= []).Add(next.Waiter);
                 }
             }
 
-            if (_tokens == _capacity)
+            Volatile.Write(ref _tokens, tokens);
+            if (tokens == _capacity)
             {
                 _idleSince = Environment.TickCount64;
             }
@@ -79,19 +80,28 @@ internal sealed class TokenBucket : RateLimiter
         }
     }
 
-    protected override RateLimitLease AttemptAcquireCore(int permitCount)
+    // The per-message fast path: one interlocked decrement, no lock. Waiters queue only when the bucket is empty, and
+    // Refill hands tokens to them before anyone else can take one, so skipping the queue check here cannot overtake a
+    // waiter: with waiters present the count is zero.
+    public bool TryTake()
     {
-        lock (_waiters)
+        var tokens = Volatile.Read(ref _tokens);
+        while (tokens > 0)
         {
-            if (!_disposed && _waiters.Count == 0 && _tokens >= permitCount)
+            var seen = Interlocked.CompareExchange(ref _tokens, tokens - 1, tokens);
+            if (seen == tokens)
             {
-                _tokens -= permitCount;
-                return s_granted;
+                return true;
             }
 
-            return s_refused;
+            tokens = seen;
         }
+
+        return false;
     }
+
+    protected override RateLimitLease AttemptAcquireCore(int permitCount) =>
+        permitCount == 1 && !_disposed && TryTake() ? s_granted : s_refused;
 
     protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
@@ -103,9 +113,8 @@ internal sealed class TokenBucket : RateLimiter
         lock (_waiters)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_waiters.Count == 0 && _tokens > 0)
+            if (_waiters.Count == 0 && TryTake())
             {
-                _tokens--;
                 return new ValueTask<RateLimitLease>(s_granted);
             }
 
