@@ -51,6 +51,56 @@ public class GracefulShutdownTests
 
     [Theory]
     [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task ShutdownThroughTheMiddlewareChainAnswersEveryRequestEveryConnectionHadSent(TransportKind transport)
+    {
+        const int Connections = 4;
+        const int Frames = 100;
+        var wire = Enumerable.Range(0, Frames).SelectMany(static i => TestClient.Frame(BitConverter.GetBytes(i))).ToArray();
+        var handler = new GatedEchoHandler(perConnection: true);
+        var received = new ByteCounter(Connections * wire.Length);
+
+        await using var host = await TestHost.StartAsync(transport, listen =>
+        {
+            listen.Use(received.Middleware);
+            listen.UseLifecycleLogging();
+            listen.UseTimeouts(t => { t.IdleTimeout = TimeSpan.FromMinutes(5); t.SlowMessageTimeout = TimeSpan.FromMinutes(1); });
+            listen.UseMessageRateLimit(r => r.PerConnection = 1_000_000);
+            listen.UseProtocol(EchoProtocol.CreateReader(), EchoProtocol.Writer, handler);
+        });
+        var clients = new List<TestClient>();
+        for (var i = 0; i < Connections; i++)
+        {
+            clients.Add(await host.ConnectAsync());
+            await clients[i].SendAsync(wire);
+        }
+
+        // Every connection's handler is held on its first request while all its other requests have arrived.
+        await received.AllReceived.WaitAsync(TestClient.Timeout);
+        var stopping = host.StopAsync();
+        await handler.CloseRequested.WaitAsync(TestClient.Timeout);
+        handler.Release();
+
+        foreach (var client in clients)
+        {
+            for (var i = 0; i < Frames; i++)
+            {
+                Assert.Equal(BitConverter.GetBytes(i), await client.ReceiveFrameAsync());
+            }
+
+            var (rest, error) = await client.WaitForCloseAsync();
+            Assert.Null(error);
+            Assert.Empty(rest);
+            await client.DisposeAsync();
+        }
+
+        await stopping.WaitAsync(TestClient.Timeout);
+        Assert.Equal(Connections * Frames, handler.Handled);
+        Assert.Equal(Connections, host.Logs.Records.Count(static r => r.EventId.Name == "ConnectionClosed" && r.Message.Contains("(shutdown)", StringComparison.Ordinal)));
+        Assert.Empty(host.Errors);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
     public async Task AHandlerThatNeverFinishesIsAbortedWhenTheShutdownTimeoutRunsOut(TransportKind transport)
     {
         var handler = new StuckHandler();
@@ -94,7 +144,7 @@ public class GracefulShutdownTests
         }
     }
 
-    private sealed class GatedEchoHandler : IMessageHandler<ReadOnlySequence<byte>, ReadOnlySequence<byte>>
+    private sealed class GatedEchoHandler(bool perConnection = false) : IMessageHandler<ReadOnlySequence<byte>, ReadOnlySequence<byte>>
     {
         private readonly TaskCompletionSource _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _closeRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -111,7 +161,14 @@ public class GracefulShutdownTests
 
         public async ValueTask OnMessageAsync(ProtocolSession<ReadOnlySequence<byte>> session, ReadOnlySequence<byte> message)
         {
-            if (Interlocked.Increment(ref _handled) == 1)
+            var first = perConnection ? session.State is null : Interlocked.Increment(ref _handled) == 1;
+            if (perConnection)
+            {
+                session.State = true;
+                Interlocked.Increment(ref _handled);
+            }
+
+            if (first)
             {
                 var lifetime = session.Connection.Features.Get<IConnectionLifetimeNotificationFeature>()!;
                 lifetime.ConnectionClosedRequested.Register(() => _closeRequested.TrySetResult());
