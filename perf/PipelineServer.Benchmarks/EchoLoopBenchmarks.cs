@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using BenchmarkDotNet.Attributes;
 using EchoServer;
@@ -12,6 +13,9 @@ namespace PipelineServer.Benchmarks;
 /// echo sample's handler answers them through UseProtocol (ProtocolReader, handler, ProtocolWriter, one flush per
 /// batch), and the client reads the 64 replies. Per frame; the allocation column covers every thread, so it is the
 /// whole loop's steady-state allocation per request (client, transport pumps and server together).
+/// <see cref="Middleware"/> adds the production chain a server would run: timeouts (idle, slow message), a
+/// per-connection message rate limit (high enough never to bite) and a listener on the PipelineServer meter, so the
+/// figure shows what they cost per message.
 /// </summary>
 [Config(typeof(BenchmarkConfig))]
 public class EchoLoopBenchmarks
@@ -24,8 +28,13 @@ public class EchoLoopBenchmarks
     private Task _server = null!;
     private byte[] _batch = null!;
 
+    private MeterListener? _meterListener;
+
     [Params(16, 1024)]
     public int PayloadSize { get; set; }
+
+    [Params(false, true)]
+    public bool Middleware { get; set; }
 
     [GlobalSetup]
     public void Setup()
@@ -33,7 +42,27 @@ public class EchoLoopBenchmarks
         _transport = new MemoryTransport();
         var endPoint = new MemoryEndPoint("bench");
         _listener = _transport.BindAsync(endPoint).AsTask().GetAwaiter().GetResult();
-        var application = new ConnectionBuilder(new EmptyServices()).UseEcho().Build();
+        var builder = new ConnectionBuilder(new EmptyServices());
+        if (Middleware)
+        {
+            builder.UseTimeouts(static t => { t.IdleTimeout = TimeSpan.FromMinutes(5); t.SlowMessageTimeout = TimeSpan.FromSeconds(30); });
+            builder.UseMessageRateLimit(static r => r.PerConnection = 100_000_000);
+            _meterListener = new MeterListener
+            {
+                InstrumentPublished = static (instrument, listener) =>
+                {
+                    if (instrument.Meter.Name == "PipelineServer")
+                    {
+                        listener.EnableMeasurementEvents(instrument);
+                    }
+                },
+            };
+            _meterListener.SetMeasurementEventCallback<long>(static (_, _, _, _) => { });
+            _meterListener.SetMeasurementEventCallback<double>(static (_, _, _, _) => { });
+            _meterListener.Start();
+        }
+
+        var application = builder.UseEcho().Build();
         _client = _transport.ConnectAsync(endPoint).AsTask().GetAwaiter().GetResult();
         var server = _listener.AcceptAsync().AsTask().GetAwaiter().GetResult()!;
         _server = Task.Run(() => application(server));
@@ -56,6 +85,7 @@ public class EchoLoopBenchmarks
         _client.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _server.GetAwaiter().GetResult();
         _listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _meterListener?.Dispose();
     }
 
     // Pooled, so that the benchmark's own await does not show up as an allocation of the loop under test.
