@@ -1,0 +1,658 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Text;
+using PipelineServer.Resp;
+
+namespace KeyValueServer;
+
+/// <summary>
+/// The server's commands: enough of Redis for redis-cli, redis-benchmark and StackExchange.Redis. Replies follow
+/// Redis's formats and error wording. Handlers run synchronously: the store never blocks.
+/// </summary>
+public sealed class KeyValueCommands
+{
+    private const string NotAnInteger = "ERR value is not an integer or out of range";
+    private const string Syntax = "ERR syntax error";
+
+    private static readonly byte[] s_pong = "PONG"u8.ToArray();
+    private static readonly byte[] s_version = "7.2.0"u8.ToArray();
+
+    private readonly KeyValueStore _store;
+    private readonly RespCommandDispatcher _dispatcher;
+    private readonly long _startedAt;
+
+    private KeyValueCommands(KeyValueStore store, RespCommandDispatcher dispatcher)
+    {
+        _store = store;
+        _dispatcher = dispatcher;
+        _startedAt = store.Now;
+    }
+
+    /// <summary>Registers every command on a dispatcher.</summary>
+    /// <param name="store">The store.</param>
+    /// <returns>The dispatcher.</returns>
+    public static RespCommandDispatcher CreateDispatcher(KeyValueStore store)
+    {
+        var dispatcher = new RespCommandDispatcher();
+        var commands = new KeyValueCommands(store, dispatcher);
+        dispatcher
+            .Map("PING", -1, commands.Ping)
+            .Map("ECHO", 2, static (context, command) =>
+            {
+                context.WriteBulkString(command[1]);
+                return default;
+            })
+            .Map("GET", 2, commands.Get)
+            .Map("SET", -3, commands.Set)
+            .Map("DEL", -2, commands.Del)
+            .Map("EXISTS", -2, commands.Exists)
+            .Map("INCR", 2, (context, command) => commands.IncrBy(context, command, 1))
+            .Map("DECR", 2, (context, command) => commands.IncrBy(context, command, -1))
+            .Map("INCRBY", 3, (context, command) => commands.IncrBy(context, command, ParseInteger(command[2])))
+            .Map("DECRBY", 3, (context, command) => commands.IncrBy(context, command, checked(-ParseInteger(command[2]))))
+            .Map("MGET", -2, commands.MGet)
+            .Map("MSET", -3, commands.MSet)
+            .Map("APPEND", 3, commands.Append)
+            .Map("STRLEN", 2, commands.StrLen)
+            .Map("EXPIRE", 3, (context, command) => commands.Expire(context, command, 1000))
+            .Map("PEXPIRE", 3, (context, command) => commands.Expire(context, command, 1))
+            .Map("TTL", 2, (context, command) => commands.Ttl(context, command, 1000))
+            .Map("PTTL", 2, (context, command) => commands.Ttl(context, command, 1))
+            .Map("DBSIZE", 1, (context, _) =>
+            {
+                context.WriteInteger(commands._store.Count);
+                return default;
+            })
+            .Map("FLUSHDB", -1, commands.Flush)
+            .Map("FLUSHALL", -1, commands.Flush)
+            .Map("SELECT", 2, Select)
+            .Map("INFO", -1, commands.Info)
+            .Map("CONFIG", -2, Config)
+            .Map("CLIENT", -2, Client)
+            .Map("HELLO", -1, commands.Hello)
+            .Map("COMMAND", -1, commands.Command)
+            .Map("QUIT", -1, static (context, _) =>
+            {
+                context.WriteOk();
+                context.Session.Close();
+                return default;
+            });
+        return dispatcher;
+    }
+
+    private ValueTask Ping(RespContext context, RespCommand command)
+    {
+        switch (command.Count)
+        {
+            case 1:
+                context.WriteSimpleString(s_pong);
+                break;
+            case 2:
+                context.WriteBulkString(command[1]);
+                break;
+            default:
+                context.WriteError("ERR wrong number of arguments for 'ping' command");
+                break;
+        }
+
+        return default;
+    }
+
+    private ValueTask Get(RespContext context, RespCommand command)
+    {
+        Span<byte> scratch = stackalloc byte[256];
+        if (_store.TryGet(Key(command[1], scratch), out var entry))
+        {
+            context.WriteBulkString(entry.Value);
+        }
+        else
+        {
+            context.WriteNull();
+        }
+
+        return default;
+    }
+
+    // SET key value [NX | XX] [EX seconds | PX milliseconds | EXAT | PXAT | KEEPTTL] [GET]
+    private ValueTask Set(RespContext context, RespCommand command)
+    {
+        var condition = 0; // 1 NX, 2 XX
+        long expiresAt = 0;
+        var keepTtl = false;
+        var get = false;
+        var arguments = command.GetEnumerator();
+        arguments.MoveNext();
+        arguments.MoveNext();
+        var key = arguments.Current;
+        arguments.MoveNext();
+        var value = arguments.Current;
+        while (arguments.MoveNext())
+        {
+            var option = arguments.Current;
+            if (RespCommand.EqualsIgnoreCase(option, "NX"u8) && condition == 0)
+            {
+                condition = 1;
+            }
+            else if (RespCommand.EqualsIgnoreCase(option, "XX"u8) && condition == 0)
+            {
+                condition = 2;
+            }
+            else if (RespCommand.EqualsIgnoreCase(option, "GET"u8))
+            {
+                get = true;
+            }
+            else if (RespCommand.EqualsIgnoreCase(option, "KEEPTTL"u8) && expiresAt == 0)
+            {
+                keepTtl = true;
+            }
+            else if (expiresAt == 0 && !keepTtl && ExpiryOption(option) is var unit and not 0)
+            {
+                if (!arguments.MoveNext())
+                {
+                    throw new RespException(Syntax);
+                }
+
+                var amount = ParseInteger(arguments.Current);
+                expiresAt = unit switch
+                {
+                    1 => amount > 0 ? _store.Now + checked(amount * 1000) : -1,
+                    2 => amount > 0 ? _store.Now + amount : -1,
+                    3 => amount > 0 ? checked(amount * 1000) : -1,
+                    _ => amount > 0 ? amount : -1,
+                };
+                if (expiresAt < 0)
+                {
+                    throw new RespException("ERR invalid expire time in 'set' command");
+                }
+            }
+            else
+            {
+                throw new RespException(Syntax);
+            }
+        }
+
+        var bytes = value.ToArray();
+        Span<byte> scratch = stackalloc byte[256];
+        var (before, after) = _store.Update(
+            Key(key, scratch),
+            (condition, bytes, expiresAt, keepTtl),
+            static (current, state) =>
+            {
+                if ((state.condition == 1 && current is not null) || (state.condition == 2 && current is null))
+                {
+                    return null;
+                }
+
+                var expiry = state.keepTtl && current is not null ? current.ExpiresAt : state.expiresAt;
+                return new KeyValueStore.Entry(state.bytes, expiry);
+            });
+
+        if (get)
+        {
+            if (before is null)
+            {
+                context.WriteNull();
+            }
+            else
+            {
+                context.WriteBulkString(before.Value);
+            }
+        }
+        else if (after is null || ReferenceEquals(after, before))
+        {
+            context.WriteNull(); // NX/XX condition not met
+        }
+        else
+        {
+            context.WriteOk();
+        }
+
+        return default;
+    }
+
+    private ValueTask Del(RespContext context, RespCommand command)
+    {
+        var removed = 0;
+        var first = true;
+        Span<byte> scratch = stackalloc byte[256];
+        foreach (var key in command)
+        {
+            if (first)
+            {
+                first = false;
+                continue;
+            }
+
+            removed += _store.Delete(Key(key, scratch)) ? 1 : 0;
+        }
+
+        context.WriteInteger(removed);
+        return default;
+    }
+
+    private ValueTask Exists(RespContext context, RespCommand command)
+    {
+        var found = 0;
+        var first = true;
+        Span<byte> scratch = stackalloc byte[256];
+        foreach (var key in command)
+        {
+            if (first)
+            {
+                first = false;
+                continue;
+            }
+
+            found += _store.TryGet(Key(key, scratch), out _) ? 1 : 0;
+        }
+
+        context.WriteInteger(found);
+        return default;
+    }
+
+    private ValueTask IncrBy(RespContext context, RespCommand command, long delta)
+    {
+        Span<byte> scratch = stackalloc byte[256];
+        var (_, after) = _store.Update(Key(command[1], scratch), delta, static (current, delta) =>
+        {
+            long value = 0;
+            if (current is not null && (!Utf8Parser.TryParse(current.Value, out value, out var used) || used != current.Value.Length || current.Value.Length == 0))
+            {
+                throw new RespException(NotAnInteger);
+            }
+
+            long next;
+            try
+            {
+                next = checked(value + delta);
+            }
+            catch (OverflowException)
+            {
+                throw new RespException("ERR increment or decrement would overflow");
+            }
+
+            Span<byte> text = stackalloc byte[20];
+            Utf8Formatter.TryFormat(next, text, out var written);
+            return new KeyValueStore.Entry(text[..written].ToArray(), current?.ExpiresAt ?? 0);
+        });
+
+        Utf8Parser.TryParse(after!.Value, out long result, out _);
+        context.WriteInteger(result);
+        return default;
+    }
+
+    private ValueTask MGet(RespContext context, RespCommand command)
+    {
+        context.WriteArray(command.Count - 1);
+        var first = true;
+        Span<byte> scratch = stackalloc byte[256];
+        foreach (var key in command)
+        {
+            if (first)
+            {
+                first = false;
+                continue;
+            }
+
+            if (_store.TryGet(Key(key, scratch), out var entry))
+            {
+                context.WriteBulkString(entry.Value);
+            }
+            else
+            {
+                context.WriteNull();
+            }
+        }
+
+        return default;
+    }
+
+    private ValueTask MSet(RespContext context, RespCommand command)
+    {
+        if (command.Count % 2 == 0)
+        {
+            throw new RespException("ERR wrong number of arguments for 'mset' command");
+        }
+
+        var arguments = command.GetEnumerator();
+        arguments.MoveNext();
+        Span<byte> scratch = stackalloc byte[256];
+        while (arguments.MoveNext())
+        {
+            var key = arguments.Current;
+            arguments.MoveNext();
+            _store.Set(Key(key, scratch), new KeyValueStore.Entry(arguments.Current.ToArray(), 0));
+        }
+
+        context.WriteOk();
+        return default;
+    }
+
+    private ValueTask Append(RespContext context, RespCommand command)
+    {
+        Span<byte> scratch = stackalloc byte[256];
+        var suffix = command[2].ToArray();
+        var (_, after) = _store.Update(Key(command[1], scratch), suffix, static (current, suffix) =>
+            new KeyValueStore.Entry(current is null ? suffix : [.. current.Value, .. suffix], current?.ExpiresAt ?? 0));
+        context.WriteInteger(after!.Value.Length);
+        return default;
+    }
+
+    private ValueTask StrLen(RespContext context, RespCommand command)
+    {
+        Span<byte> scratch = stackalloc byte[256];
+        context.WriteInteger(_store.TryGet(Key(command[1], scratch), out var entry) ? entry.Value.Length : 0);
+        return default;
+    }
+
+    private ValueTask Expire(RespContext context, RespCommand command, long unitMs)
+    {
+        var amount = ParseInteger(command[2]);
+        Span<byte> scratch = stackalloc byte[256];
+        var key = Key(command[1], scratch);
+        if (amount <= 0)
+        {
+            // Redis deletes a key given a past expiry.
+            context.WriteInteger(_store.Delete(key) ? 1 : 0);
+            return default;
+        }
+
+        var expiresAt = _store.Now + checked(amount * unitMs);
+        var (before, _) = _store.Update(key, expiresAt, static (current, expiresAt) => current is null ? null : current with { ExpiresAt = expiresAt });
+        context.WriteInteger(before is null ? 0 : 1);
+        return default;
+    }
+
+    private ValueTask Ttl(RespContext context, RespCommand command, long unitMs)
+    {
+        Span<byte> scratch = stackalloc byte[256];
+        if (!_store.TryGet(Key(command[1], scratch), out var entry))
+        {
+            context.WriteInteger(-2);
+        }
+        else if (entry.ExpiresAt == 0)
+        {
+            context.WriteInteger(-1);
+        }
+        else
+        {
+            var left = entry.ExpiresAt - _store.Now;
+            context.WriteInteger(unitMs == 1 ? left : (left + 500) / 1000);
+        }
+
+        return default;
+    }
+
+    private ValueTask Flush(RespContext context, RespCommand command)
+    {
+        _store.Clear();
+        context.WriteOk();
+        return default;
+    }
+
+    private static ValueTask Select(RespContext context, RespCommand command)
+    {
+        if (ParseInteger(command[1]) != 0)
+        {
+            throw new RespException("ERR DB index is out of range");
+        }
+
+        context.WriteOk();
+        return default;
+    }
+
+    private ValueTask Info(RespContext context, RespCommand command)
+    {
+        var uptime = (_store.Now - _startedAt) / 1000;
+        var text = $"# Server\r\nredis_version:7.2.0\r\nredis_mode:standalone\r\nserver_name:pipelineserver-kv\r\nos:{Environment.OSVersion}\r\n" +
+            $"process_id:{Environment.ProcessId}\r\nuptime_in_seconds:{uptime}\r\n\r\n# Clients\r\nconnected_clients:1\r\n\r\n" +
+            $"# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n# Keyspace\r\n" +
+            (_store.Count > 0 ? $"db0:keys={_store.Count},expires={_store.ExpiringCount},avg_ttl=0\r\n" : string.Empty);
+        context.WriteVerbatimText(Encoding.UTF8.GetBytes(text));
+        return default;
+    }
+
+    // CONFIG GET parameter [parameter ...]: the few settings clients ask for, so they can tell what they are talking to.
+    private static ValueTask Config(RespContext context, RespCommand command)
+    {
+        if (!RespCommand.EqualsIgnoreCase(command[1], "GET"u8))
+        {
+            throw new RespException($"ERR unknown subcommand '{Encoding.UTF8.GetString(command[1])}'. Try CONFIG HELP.");
+        }
+
+        if (command.Count < 3)
+        {
+            throw new RespException("ERR wrong number of arguments for 'config|get' command");
+        }
+
+        var matches = new List<(string, string)>();
+        var index = 0;
+        foreach (var pattern in command)
+        {
+            if (index++ < 2)
+            {
+                continue;
+            }
+
+            var text = Encoding.UTF8.GetString(pattern).ToLowerInvariant();
+            foreach (var (name, value) in s_settings)
+            {
+                if ((text == "*" || text == name) && !matches.Contains((name, value)))
+                {
+                    matches.Add((name, value));
+                }
+            }
+        }
+
+        context.WriteMap(matches.Count);
+        foreach (var (name, value) in matches)
+        {
+            context.WriteBulkString(Encoding.UTF8.GetBytes(name));
+            context.WriteBulkString(Encoding.UTF8.GetBytes(value));
+        }
+
+        return default;
+    }
+
+    private static readonly (string Name, string Value)[] s_settings =
+    [
+        ("save", string.Empty), ("appendonly", "no"), ("databases", "1"), ("maxmemory", "0"), ("timeout", "0"),
+    ];
+
+    private static ValueTask Client(RespContext context, RespCommand command)
+    {
+        var sub = command[1];
+        if (RespCommand.EqualsIgnoreCase(sub, "SETNAME"u8) && command.Count == 3)
+        {
+            var name = Encoding.UTF8.GetString(command[2]);
+            if (name.Contains(' ', StringComparison.Ordinal))
+            {
+                throw new RespException("ERR Client names cannot contain spaces, newlines or special characters.");
+            }
+
+            context.ClientName = name.Length == 0 ? null : name;
+            context.WriteOk();
+        }
+        else if (RespCommand.EqualsIgnoreCase(sub, "GETNAME"u8) && command.Count == 2)
+        {
+            if (context.ClientName is null)
+            {
+                context.WriteNull();
+            }
+            else
+            {
+                context.WriteBulkString(Encoding.UTF8.GetBytes(context.ClientName));
+            }
+        }
+        else if (RespCommand.EqualsIgnoreCase(sub, "ID"u8) && command.Count == 2)
+        {
+            context.WriteInteger(context.ClientId);
+        }
+        else if (RespCommand.EqualsIgnoreCase(sub, "SETINFO"u8) && command.Count == 4)
+        {
+            context.WriteOk(); // library name and version, which StackExchange.Redis and redis-py send
+        }
+        else
+        {
+            throw new RespException($"ERR unknown subcommand or wrong number of arguments for '{Encoding.UTF8.GetString(sub)}'. Try CLIENT HELP.");
+        }
+
+        return default;
+    }
+
+    // HELLO [protover [AUTH username password] [SETNAME clientname]]
+    private ValueTask Hello(RespContext context, RespCommand command)
+    {
+        var version = context.ProtocolVersion;
+        var arguments = command.GetEnumerator();
+        arguments.MoveNext();
+        if (arguments.MoveNext())
+        {
+            if (!Utf8Parser.TryParse(arguments.Current.IsSingleSegment ? arguments.Current.FirstSpan : arguments.Current.ToArray(), out int requested, out var used)
+                || used != arguments.Current.Length)
+            {
+                throw new RespException("ERR Protocol version is not an integer or out of range");
+            }
+
+            if (requested is not (2 or 3))
+            {
+                throw new RespException("NOPROTO unsupported protocol version");
+            }
+
+            version = requested;
+            while (arguments.MoveNext())
+            {
+                if (RespCommand.EqualsIgnoreCase(arguments.Current, "SETNAME"u8) && arguments.MoveNext())
+                {
+                    context.ClientName = Encoding.UTF8.GetString(arguments.Current);
+                }
+                else if (RespCommand.EqualsIgnoreCase(arguments.Current, "AUTH"u8) && arguments.MoveNext() && arguments.MoveNext())
+                {
+                    // No users configured: like Redis without requirepass, any credentials for the default user pass.
+                }
+                else
+                {
+                    throw new RespException(Syntax);
+                }
+            }
+        }
+
+        context.ProtocolVersion = version;
+        context.WriteMap(7);
+        context.WriteBulkString("server"u8.ToArray());
+        context.WriteBulkString("redis"u8.ToArray());
+        context.WriteBulkString("version"u8.ToArray());
+        context.WriteBulkString(s_version);
+        context.WriteBulkString("proto"u8.ToArray());
+        context.WriteInteger(version);
+        context.WriteBulkString("id"u8.ToArray());
+        context.WriteInteger(context.ClientId);
+        context.WriteBulkString("mode"u8.ToArray());
+        context.WriteBulkString("standalone"u8.ToArray());
+        context.WriteBulkString("role"u8.ToArray());
+        context.WriteBulkString("master"u8.ToArray());
+        context.WriteBulkString("modules"u8.ToArray());
+        context.WriteArray(0);
+        return default;
+    }
+
+    // COMMAND, COMMAND COUNT, COMMAND INFO name..., COMMAND DOCS: enough for clients that ask what the server supports.
+    private ValueTask Command(RespContext context, RespCommand command)
+    {
+        var names = _dispatcher.Commands;
+        if (command.Count == 1)
+        {
+            context.WriteArray(names.Count);
+            foreach (var name in names)
+            {
+                WriteCommandInfo(context, name);
+            }
+        }
+        else if (RespCommand.EqualsIgnoreCase(command[1], "COUNT"u8))
+        {
+            context.WriteInteger(names.Count);
+        }
+        else if (RespCommand.EqualsIgnoreCase(command[1], "INFO"u8))
+        {
+            context.WriteArray(command.Count - 2);
+            var index = 0;
+            foreach (var argument in command)
+            {
+                if (index++ < 2)
+                {
+                    continue;
+                }
+
+                var name = Encoding.UTF8.GetString(argument).ToUpperInvariant();
+                if (_dispatcher.IsRegistered(name))
+                {
+                    WriteCommandInfo(context, name);
+                }
+                else
+                {
+                    context.WriteNullArray();
+                }
+            }
+        }
+        else if (RespCommand.EqualsIgnoreCase(command[1], "DOCS"u8))
+        {
+            context.WriteMap(0);
+        }
+        else
+        {
+            throw new RespException($"ERR unknown subcommand '{Encoding.UTF8.GetString(command[1])}'. Try COMMAND HELP.");
+        }
+
+        return default;
+    }
+
+    private void WriteCommandInfo(RespContext context, string name)
+    {
+        var keyed = name is "GET" or "SET" or "DEL" or "EXISTS" or "INCR" or "DECR" or "INCRBY" or "DECRBY" or "MGET" or "MSET"
+            or "APPEND" or "STRLEN" or "EXPIRE" or "PEXPIRE" or "TTL" or "PTTL";
+        var lastKey = name switch { "DEL" or "EXISTS" or "MGET" or "MSET" => -1, _ => keyed ? 1 : 0 };
+        context.WriteArray(6);
+        context.WriteBulkString(Encoding.UTF8.GetBytes(name.ToLowerInvariant()));
+        context.WriteInteger(_dispatcher.ArityOf(name));
+        context.WriteSet(0);
+        context.WriteInteger(keyed ? 1 : 0);
+        context.WriteInteger(lastKey);
+        context.WriteInteger(name == "MSET" ? 2 : keyed ? 1 : 0);
+    }
+
+    private static long ExpiryOption(in ReadOnlySequence<byte> option) =>
+        RespCommand.EqualsIgnoreCase(option, "EX"u8) ? 1
+        : RespCommand.EqualsIgnoreCase(option, "PX"u8) ? 2
+        : RespCommand.EqualsIgnoreCase(option, "EXAT"u8) ? 3
+        : RespCommand.EqualsIgnoreCase(option, "PXAT"u8) ? 4
+        : 0;
+
+    private static long ParseInteger(in ReadOnlySequence<byte> argument)
+    {
+        Span<byte> buffer = stackalloc byte[24];
+        if (argument.Length is 0 or > 20)
+        {
+            throw new RespException(NotAnInteger);
+        }
+
+        argument.CopyTo(buffer);
+        var span = buffer[..(int)argument.Length];
+        return Utf8Parser.TryParse(span, out long value, out var used) && used == span.Length ? value : throw new RespException(NotAnInteger);
+    }
+
+    private static ReadOnlySpan<byte> Key(in ReadOnlySequence<byte> argument, Span<byte> scratch)
+    {
+        if (argument.IsSingleSegment)
+        {
+            return argument.FirstSpan;
+        }
+
+        if (argument.Length <= scratch.Length)
+        {
+            argument.CopyTo(scratch);
+            return scratch[..(int)argument.Length];
+        }
+
+        return argument.ToArray();
+    }
+}

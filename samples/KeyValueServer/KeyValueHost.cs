@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using PipelineServer;
+using PipelineServer.Resp;
+
+namespace KeyValueServer;
+
+/// <summary>Builds the key-value server's host from standard .NET configuration.</summary>
+public static class KeyValueHost
+{
+    /// <summary>The default endpoint: loopback, one above Redis's port so both can run side by side.</summary>
+    public const string DefaultUrl = "tcp://127.0.0.1:6380";
+
+    /// <summary>
+    /// Creates the host. Settings: <c>Url</c> (default <c>tcp://127.0.0.1:6380</c>), <c>MaxBulkLength</c> (bytes, default
+    /// 512 MiB as Redis), <c>MaxConnectionsPerIp</c>, <c>IdleTimeout</c>.
+    /// </summary>
+    /// <param name="args">Command-line arguments.</param>
+    /// <param name="configure">Extra configuration of the builder (tests use it for logs and clocks).</param>
+    /// <returns>The host, not started.</returns>
+    public static IHost Create(string[] args, Action<HostApplicationBuilder>? configure = null)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        var url = builder.Configuration["Url"] ?? DefaultUrl;
+        var limits = new RespLimits { MaxBulkLength = builder.Configuration.GetValue("MaxBulkLength", RespLimits.Default.MaxBulkLength) };
+        var perIp = builder.Configuration.GetValue<int?>("MaxConnectionsPerIp");
+        var idle = builder.Configuration.GetValue<TimeSpan?>("IdleTimeout");
+        configure?.Invoke(builder);
+        builder.Services.AddSingleton(static services => new KeyValueStore(services.GetService<TimeProvider>()));
+        builder.AddPipelineServer(server => server.Listen(url, endpoint =>
+        {
+            if (perIp is { } limit)
+            {
+                endpoint.UseConnectionLimitPerIp(limit);
+            }
+
+            if (idle is { } timeout)
+            {
+                endpoint.UseTimeouts(timeouts => timeouts.IdleTimeout = timeout);
+            }
+
+            var store = endpoint.ApplicationServices.GetRequiredService<KeyValueStore>();
+            endpoint.UseResp(KeyValueCommands.CreateDispatcher(store), limits);
+        }));
+        return builder.Build();
+    }
+}

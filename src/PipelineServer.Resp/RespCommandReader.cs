@@ -1,0 +1,149 @@
+using System.Buffers;
+using PipelineServer.Protocols;
+using PipelineServer.Resp.Internal;
+
+namespace PipelineServer.Resp;
+
+/// <summary>
+/// Reads commands from clients the way Redis does: an array of bulk strings, or an inline command (a line that does
+/// not start with <c>*</c>, split on spaces). Anything else is a protocol error (Redis's wording: "expected '$', got
+/// 'x'"), checked from headers before data is buffered: a huge announced count or length reserves nothing.
+/// </summary>
+/// <param name="limits">The limits; <see cref="RespLimits.Default"/> when <see langword="null"/>.</param>
+public sealed class RespCommandReader(RespLimits? limits = null) : IMessageReader<RespCommand>
+{
+    private readonly RespLimits _limits = limits ?? RespLimits.Default;
+
+    /// <summary>The limits in force.</summary>
+    public RespLimits Limits => _limits;
+
+    /// <inheritdoc />
+    public bool TryParseMessage(in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, out RespCommand message)
+    {
+        message = default;
+        var reader = new SequenceReader<byte>(input);
+        if (!reader.TryPeek(out var first))
+        {
+            return false;
+        }
+
+        return first == (byte)'*'
+            ? TryParseArray(ref reader, input, ref consumed, ref examined, out message)
+            : TryParseInline(ref reader, ref consumed, ref examined, out message);
+    }
+
+    private bool TryParseArray(ref SequenceReader<byte> reader, in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, out RespCommand message)
+    {
+        message = default;
+        reader.Advance(1);
+        if (!RespParser.TryReadLine(ref reader, 20, out var line))
+        {
+            return false;
+        }
+
+        var count = RespParser.ParseInteger(line, "multibulk length");
+        if (count > _limits.MaxAggregateLength || count > int.MaxValue)
+        {
+            throw new ProtocolException(ProtocolErrorKind.MessageTooLarge, $"RESP protocol error: invalid multibulk length {count}");
+        }
+
+        var body = reader.Position;
+        for (var i = 0; i < count; i++)
+        {
+            if (!reader.TryPeek(out var type))
+            {
+                return false;
+            }
+
+            if (type != (byte)'$')
+            {
+                throw RespParser.Malformed($"expected '$', got {RespParser.DescribeByte(type)}");
+            }
+
+            reader.Advance(1);
+            if (!RespParser.TryReadLine(ref reader, 20, out var header))
+            {
+                return false;
+            }
+
+            var length = RespParser.ParseInteger(header, "bulk length");
+            if (length < 0)
+            {
+                throw RespParser.Malformed("invalid bulk length");
+            }
+
+            if (length > _limits.MaxBulkLength)
+            {
+                throw new ProtocolException(ProtocolErrorKind.MessageTooLarge, $"RESP protocol error: bulk length {length} exceeds the limit of {_limits.MaxBulkLength} bytes");
+            }
+
+            if (reader.Remaining < length + 2)
+            {
+                return false;
+            }
+
+            reader.Advance(length);
+            if (!RespParser.ExpectCrLf(ref reader, "after bulk data"))
+            {
+                return false;
+            }
+        }
+
+        // "*0" and "*-1" are empty commands, which servers skip.
+        message = new RespCommand(input.Slice(body, reader.Position), count > 0 ? (int)count : 0, inline: false);
+        consumed = reader.Position;
+        examined = consumed;
+        return true;
+    }
+
+    private bool TryParseInline(ref SequenceReader<byte> reader, ref SequencePosition consumed, ref SequencePosition examined, out RespCommand message)
+    {
+        message = default;
+        if (!reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n', advancePastDelimiter: true))
+        {
+            if (reader.Remaining > _limits.MaxInlineLength)
+            {
+                throw new ProtocolException(ProtocolErrorKind.MessageTooLarge, "RESP protocol error: too big inline request");
+            }
+
+            return false;
+        }
+
+        if (line.Length > _limits.MaxInlineLength)
+        {
+            throw new ProtocolException(ProtocolErrorKind.MessageTooLarge, "RESP protocol error: too big inline request");
+        }
+
+        // A CR before the LF is part of the line ending (telnet sends CRLF, netcat may send LF alone).
+        if (!line.IsEmpty && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r')
+        {
+            line = line.Slice(0, line.Length - 1);
+        }
+
+        message = new RespCommand(line, CountWords(line), inline: true);
+        consumed = reader.Position;
+        examined = consumed;
+        return true;
+    }
+
+    private static int CountWords(in ReadOnlySequence<byte> line)
+    {
+        var words = 0;
+        var inWord = false;
+        foreach (var segment in line)
+        {
+            foreach (var b in segment.Span)
+            {
+                var space = b is (byte)' ' or (byte)'\t';
+                if (!space && !inWord)
+                {
+                    words++;
+                }
+
+                inWord = !space;
+            }
+        }
+
+        return words;
+    }
+}
