@@ -44,7 +44,11 @@ public sealed class KeyValueCommands
             })
             .Map("GET", 2, commands.Get)
             .Map("SET", -3, commands.Set)
+            .Map("SETNX", 3, commands.SetNx)
+            .Map("SETEX", 4, (context, command) => commands.SetEx(context, command, 1000))
+            .Map("PSETEX", 4, (context, command) => commands.SetEx(context, command, 1))
             .Map("DEL", -2, commands.Del)
+            .Map("UNLINK", -2, commands.Del)
             .Map("EXISTS", -2, commands.Exists)
             .Map("INCR", 2, (context, command) => commands.IncrBy(context, command, 1))
             .Map("DECR", 2, (context, command) => commands.IncrBy(context, command, -1))
@@ -207,6 +211,30 @@ public sealed class KeyValueCommands
             context.WriteOk();
         }
 
+        return default;
+    }
+
+    // SETEX key seconds value, PSETEX key milliseconds value
+    private ValueTask SetEx(RespContext context, RespCommand command, long unitMs)
+    {
+        var amount = ParseInteger(command[2]);
+        if (amount <= 0)
+        {
+            throw new RespException($"ERR invalid expire time in '{(unitMs == 1 ? "psetex" : "setex")}' command");
+        }
+
+        Span<byte> scratch = stackalloc byte[256];
+        _store.Set(Key(command[1], scratch), new KeyValueStore.Entry(command[3].ToArray(), _store.Now + checked(amount * unitMs)));
+        context.WriteOk();
+        return default;
+    }
+
+    private ValueTask SetNx(RespContext context, RespCommand command)
+    {
+        Span<byte> scratch = stackalloc byte[256];
+        var (before, after) = _store.Update(Key(command[1], scratch), command[2].ToArray(), static (current, value) =>
+            current is null ? new KeyValueStore.Entry(value, 0) : null);
+        context.WriteInteger(before is null && after is not null ? 1 : 0);
         return default;
     }
 

@@ -14,6 +14,7 @@ public class DependencyRuleTests
         "PipelineServer.Connections",
         "PipelineServer.Client",
         "PipelineServer.Testing",
+        "PipelineServer.Resp",
     };
 
     [Theory]

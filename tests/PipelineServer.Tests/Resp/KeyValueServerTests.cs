@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using KeyValueServer;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using PipelineServer.Resp;
+using PipelineServer.Tests.Infrastructure;
+using StackExchange.Redis;
+
+namespace PipelineServer.Tests.Resp;
+
+/// <summary>The Redis-compatible sample over both transports, byte for byte, and with clients nobody here wrote.</summary>
+public class KeyValueServerTests
+{
+    private static async Task<(TestHost Host, KeyValueStore Store)> StartAsync(TransportKind transport, TimeProvider? time = null)
+    {
+        var store = new KeyValueStore(time);
+        var host = await TestHost.StartAsync(transport, listen => listen.UseResp(KeyValueCommands.CreateDispatcher(store)));
+        return (host, store);
+    }
+
+    private static byte[] Ascii(string text) => Encoding.ASCII.GetBytes(text);
+
+    private static async Task<string> ExchangeAsync(TestClient client, string request, int replyLength)
+    {
+        await client.SendAsync(Ascii(request));
+        return Encoding.ASCII.GetString(await client.ReceiveExactlyAsync(replyLength));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task AnswersAPipelinedBatchOfCommandsInRedissFormats(TransportKind transport)
+    {
+        var (host, store) = await StartAsync(transport);
+        await using var _ = host;
+        using var __ = store;
+        await using var client = await host.ConnectAsync();
+
+        const string Request =
+            "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n10\r\n" +
+            "*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n" +
+            "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n" +
+            "*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n" +
+            "*3\r\n$6\r\nINCRBY\r\n$1\r\nk\r\n$3\r\nabc\r\n" +
+            "*1\r\n$3\r\nGET\r\n" +
+            "*2\r\n$4\r\nNOPE\r\n$1\r\nx\r\n" +
+            "*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n" +
+            "*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nz\r\n$1\r\nb\r\n" +
+            "*3\r\n$6\r\nEXISTS\r\n$1\r\na\r\n$1\r\nz\r\n" +
+            "PING\r\n";
+        const string Reply =
+            "+OK\r\n" +
+            ":11\r\n" +
+            "$2\r\n11\r\n" +
+            "$-1\r\n" +
+            "-ERR value is not an integer or out of range\r\n" +
+            "-ERR wrong number of arguments for 'get' command\r\n" +
+            "-ERR unknown command 'NOPE', with args beginning with: 'x' \r\n" +
+            "+OK\r\n" +
+            "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n" +
+            ":1\r\n" +
+            "+PONG\r\n";
+
+        Assert.Equal(Reply, await ExchangeAsync(client, Request, Reply.Length));
+        Assert.Equal(3, store.Count);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task Hello3SwitchesTheConnectionToResp3(TransportKind transport)
+    {
+        var (host, store) = await StartAsync(transport);
+        await using var _ = host;
+        using var __ = store;
+        await using var client = await host.ConnectAsync();
+
+        var hello = await ExchangeAsync(client, "HELLO 3\r\n", "%7\r\n".Length);
+        Assert.Equal("%7\r\n", hello);
+        var rest = "$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.2.0\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n";
+        Assert.Equal(rest, Encoding.ASCII.GetString(await client.ReceiveExactlyAsync(rest.Length)));
+
+        // Skip the id's value and the rest of the map, then see RESP3's null.
+        await client.SendAsync(Ascii("*2\r\n$3\r\nGET\r\n$1\r\nx\r\n"));
+        var tail = new StringBuilder();
+        while (!tail.ToString().EndsWith("_\r\n", StringComparison.Ordinal))
+        {
+            tail.Append(Encoding.ASCII.GetString(await client.ReceiveExactlyAsync(1)));
+        }
+
+        Assert.EndsWith("$7\r\nmodules\r\n*0\r\n_\r\n", tail.ToString(), StringComparison.Ordinal);
+        Assert.Equal("-NOPROTO unsupported protocol version\r\n", await ExchangeAsync(client, "HELLO 4\r\n", "-NOPROTO unsupported protocol version\r\n".Length));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task AProtocolErrorIsAnsweredThenClosesOnlyThatConnection(TransportKind transport)
+    {
+        var (host, store) = await StartAsync(transport);
+        await using var _ = host;
+        using var __ = store;
+        await using var bad = await host.ConnectAsync();
+        await using var good = await host.ConnectAsync();
+
+        await bad.SendAsync(Ascii("*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n:1\r\n"));
+
+        var (received, _) = await bad.WaitForCloseAsync();
+        Assert.Equal("+PONG\r\n-ERR Protocol error: expected '$', got ':'\r\n", Encoding.ASCII.GetString(received));
+        Assert.Equal("+PONG\r\n", await ExchangeAsync(good, "PING\r\n", 7));
+    }
+
+    [Fact]
+    public async Task KeysExpireLazilyOnReadAndActivelyWhenNobodyReads()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var (host, store) = await StartAsync(TransportKind.Memory, time);
+        await using var _ = host;
+        using var __ = store;
+        await using var client = await host.ConnectAsync();
+
+        Assert.Equal("+OK\r\n+OK\r\n:1\r\n", await ExchangeAsync(client, "SET lazy v PX 1000\r\nSET active v EX 1\r\nEXPIRE lazy 1\r\n", 14));
+        Assert.Equal(":1000\r\n", await ExchangeAsync(client, "PTTL active\r\n", 7));
+        Assert.Equal(2, store.ExpiringCount);
+
+        time.Advance(TimeSpan.FromMilliseconds(1100)); // the active-expiry timer runs every 100 ms
+
+        Assert.Equal(0, store.Count);
+        Assert.Equal("$-1\r\n:-2\r\n", await ExchangeAsync(client, "GET lazy\r\nTTL lazy\r\n", 10));
+    }
+
+    [Theory]
+    [InlineData(RedisProtocol.Resp2)]
+    [InlineData(RedisProtocol.Resp3)]
+    public async Task StackExchangeRedisRunsAMixedWorkloadWithVerifiedResults(RedisProtocol protocol)
+    {
+        var (host, store) = await StartAsync(TransportKind.Sockets);
+        await using var _ = host;
+        using var __ = store;
+        var endPoint = (IPEndPoint)host.EndPoint;
+        var options = new ConfigurationOptions
+        {
+            EndPoints = { endPoint },
+            Protocol = protocol,
+            AbortOnConnectFail = true,
+            ConnectTimeout = 10_000,
+            SyncTimeout = 10_000,
+            AsyncTimeout = 10_000,
+            CommandMap = CommandMap.Create(["SUBSCRIBE", "CLUSTER"], available: false),
+            TieBreaker = string.Empty,
+            ConfigurationChannel = string.Empty,
+        };
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(options);
+        var db = redis.GetDatabase();
+
+        // Many operations in flight at once, as an application would issue them.
+        var writes = Enumerable.Range(0, 500).Select(i => db.StringSetAsync($"key:{i}", $"value:{i}")).ToArray();
+        Assert.All(await Task.WhenAll(writes), Assert.True);
+        var reads = await Task.WhenAll(Enumerable.Range(0, 500).Select(i => db.StringGetAsync($"key:{i}")));
+        for (var i = 0; i < reads.Length; i++)
+        {
+            Assert.Equal($"value:{i}", (string?)reads[i]);
+        }
+
+        var counters = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => db.StringIncrementAsync("counter")));
+        Assert.Equal(200, counters.Max());
+        Assert.Equal(190, await db.StringDecrementAsync("counter", 10));
+        Assert.True(await db.StringSetAsync([new("m1", "a"), new("m2", "b")]));
+        Assert.Equal(["a", "b", null], (await db.StringGetAsync(["m1", "m2", "m3"])).Select(static v => (string?)v));
+        Assert.Equal(2, await db.StringAppendAsync("m1", "x"));
+        Assert.Equal(2, await db.StringLengthAsync("m1"));
+        Assert.False(await db.StringSetAsync("m1", "nx", when: When.NotExists));
+        Assert.True(await db.StringSetAsync("ttl", "v", TimeSpan.FromSeconds(100)));
+        var ttl = await db.KeyTimeToLiveAsync("ttl");
+        Assert.InRange(ttl!.Value.TotalSeconds, 90, 100);
+        Assert.True(await db.KeyExistsAsync("ttl"));
+        Assert.True(await db.KeyDeleteAsync("ttl"));
+        Assert.False(await db.KeyExistsAsync("ttl"));
+        Assert.Equal("hello", (string?)await db.ExecuteAsync("ECHO", "hello"));
+        var error = await Assert.ThrowsAsync<RedisServerException>(() => db.ExecuteAsync("NOSUCH", "a"));
+        Assert.StartsWith("ERR unknown command 'NOSUCH'", error.Message, StringComparison.Ordinal);
+        Assert.True((await db.PingAsync()) >= TimeSpan.Zero);
+        Assert.Equal(protocol, redis.GetServer(endPoint).Protocol);
+        Assert.Equal(503, store.Count); // 500 keys, the counter, m1, m2
+    }
+
+    [Fact]
+    public async Task RedisCliRoundTripsCommandsOverResp2AndResp3()
+    {
+        var (host, store) = await StartAsync(TransportKind.Sockets);
+        await using var _ = host;
+        using var __ = store;
+        var port = ((IPEndPoint)host.EndPoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        Assert.Equal("OK", await RedisCliAsync("-p", port, "SET", "greeting", "hello world"));
+        Assert.Equal("hello world", await RedisCliAsync("-p", port, "GET", "greeting"));
+        Assert.Equal("11", await RedisCliAsync("-p", port, "STRLEN", "greeting"));
+        Assert.Equal("1", await RedisCliAsync("-p", port, "DBSIZE"));
+        Assert.Equal("ERR wrong number of arguments for 'get' command", await RedisCliAsync("-p", port, "GET"));
+
+        var hello = await RedisCliAsync("-3", "-p", port, "HELLO", "3");
+        Assert.Contains("proto 3", hello, StringComparison.Ordinal); // a map, as redis-cli prints one when not on a terminal
+        Assert.Equal(string.Empty, await RedisCliAsync("-3", "-p", port, "GET", "missing")); // RESP3 null
+    }
+
+    private static async Task<string> RedisCliAsync(params string[] arguments)
+    {
+        var start = new ProcessStartInfo("redis-cli") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments.Prepend("127.0.0.1").Prepend("-h"))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        using var timeout = new CancellationTokenSource(TestClient.Timeout);
+        var output = await process.StandardOutput.ReadToEndAsync(timeout.Token);
+        await process.WaitForExitAsync(timeout.Token);
+        return output.Trim();
+    }
+}
