@@ -26,6 +26,11 @@ public static class KeyValueHost
         var limits = new RespLimits { MaxBulkLength = builder.Configuration.GetValue("MaxBulkLength", RespLimits.Default.MaxBulkLength) };
         var perIp = builder.Configuration.GetValue<int?>("MaxConnectionsPerIp");
         var idle = builder.Configuration.GetValue<TimeSpan?>("IdleTimeout");
+        if (builder.Configuration.GetValue("InlineScheduling", false))
+        {
+            builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(static o => o.UnsafePreferInlineScheduling = true);
+        }
+
         configure?.Invoke(builder);
         builder.Services.AddSingleton(static services => new KeyValueStore(services.GetService<TimeProvider>()));
         builder.AddPipelineServer(server => server.Listen(url, endpoint =>

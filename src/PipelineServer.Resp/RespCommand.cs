@@ -13,11 +13,27 @@ public readonly struct RespCommand
 {
     private readonly ReadOnlySequence<byte> _body; // after the array header, or the inline line
 
+    // The first arguments as the reader found them (the name, usually a key, usually a value), so handlers reach them
+    // without walking the command again. _cached says how many are set.
+    private readonly ReadOnlySequence<byte> _arg0;
+    private readonly ReadOnlySequence<byte> _arg1;
+    private readonly ReadOnlySequence<byte> _arg2;
+    private readonly int _cached;
+
     internal RespCommand(ReadOnlySequence<byte> body, int count, bool inline)
     {
         _body = body;
         Count = count;
         IsInline = inline;
+    }
+
+    internal RespCommand(ReadOnlySequence<byte> body, int count, int cached, ReadOnlySequence<byte> arg0, ReadOnlySequence<byte> arg1, ReadOnlySequence<byte> arg2)
+        : this(body, count, inline: false)
+    {
+        _cached = cached;
+        _arg0 = arg0;
+        _arg1 = arg1;
+        _arg2 = arg2;
     }
 
     /// <summary>The number of arguments, the command name included. Zero for an empty command (ignored by servers).</summary>
@@ -38,6 +54,11 @@ public readonly struct RespCommand
         {
             ArgumentOutOfRangeException.ThrowIfNegative(index);
             ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+            if (index < _cached)
+            {
+                return index switch { 0 => _arg0, 1 => _arg1, _ => _arg2 };
+            }
+
             var arguments = GetEnumerator();
             for (var i = 0; i <= index; i++)
             {

@@ -27,9 +27,72 @@ public sealed class RespCommandReader(RespLimits? limits = null) : IMessageReade
             return false;
         }
 
+        if (first == (byte)'*' && TryParseArrayFast(input, ref consumed, ref examined, out message))
+        {
+            return true;
+        }
+
         return first == (byte)'*'
             ? TryParseArray(ref reader, input, ref consumed, ref examined, out message)
             : TryParseInline(ref reader, ref consumed, ref examined, out message);
+    }
+
+    // The common case: the whole command lies in the first segment. Parses it with span operations and keeps the first
+    // three arguments' positions. Returns false (the sequence parser then decides) when the command continues past the
+    // first segment or anything looks wrong.
+    private bool TryParseArrayFast(in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, out RespCommand message)
+    {
+        message = default;
+        var span = input.FirstSpan;
+        var position = 1;
+        if (!RespSpanParser.TryNumberLine(span, ref position, "multibulk length", out var count) || count > _limits.MaxAggregateLength || count > int.MaxValue)
+        {
+            return false;
+        }
+
+        var body = position;
+        Span<int> starts = stackalloc int[3];
+        Span<int> lengths = stackalloc int[3];
+        for (var i = 0; i < count; i++)
+        {
+            if (position >= span.Length || span[position] != (byte)'$')
+            {
+                return false;
+            }
+
+            position++;
+            if (!RespSpanParser.TryNumberLine(span, ref position, "bulk length", out var length) || length < 0 || length > _limits.MaxBulkLength
+                || span.Length - position < length + 2)
+            {
+                return false;
+            }
+
+            if (i < 3)
+            {
+                starts[i] = position;
+                lengths[i] = (int)length;
+            }
+
+            position += (int)length;
+            if (span[position] != (byte)'\r' || span[position + 1] != (byte)'\n')
+            {
+                return false;
+            }
+
+            position += 2;
+        }
+
+        var cached = (int)Math.Min(count < 0 ? 0 : count, 3);
+        message = new RespCommand(
+            input.Slice(body, position - body),
+            count > 0 ? (int)count : 0,
+            cached,
+            cached > 0 ? input.Slice(starts[0], lengths[0]) : default,
+            cached > 1 ? input.Slice(starts[1], lengths[1]) : default,
+            cached > 2 ? input.Slice(starts[2], lengths[2]) : default);
+        consumed = input.GetPosition(position);
+        examined = consumed;
+        return true;
     }
 
     private bool TryParseArray(ref SequenceReader<byte> reader, in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, out RespCommand message)

@@ -58,6 +58,11 @@ public readonly struct RespValue
     {
         get
         {
+            if (Raw.IsSingleSegment && !HasAttribute && TryPayloadFast(out var fast))
+            {
+                return fast;
+            }
+
             var reader = Body(out var type);
             switch (type)
             {
@@ -85,6 +90,35 @@ public readonly struct RespValue
                     throw new InvalidOperationException($"A {type} value has no payload.");
             }
         }
+    }
+
+    // Payload for a value in one span: the usual case, without a SequenceReader.
+    private bool TryPayloadFast(out ReadOnlySequence<byte> payload)
+    {
+        var span = Raw.FirstSpan;
+        var position = 1;
+        switch (Type)
+        {
+            case RespType.SimpleString or RespType.SimpleError or RespType.Double or RespType.BigNumber:
+                if (RespSpanParser.TryLine(span, ref position, int.MaxValue, out var start, out var length))
+                {
+                    payload = Raw.Slice(start, length);
+                    return true;
+                }
+
+                break;
+            case RespType.BulkString or RespType.BulkError or RespType.VerbatimString:
+                if (RespSpanParser.TryNumberLine(span, ref position, "length", out var bulk) && bulk >= 0)
+                {
+                    payload = Raw.Slice(position, bulk);
+                    return true;
+                }
+
+                break;
+        }
+
+        payload = default;
+        return false;
     }
 
     /// <summary>The number of elements of an array, set or push, or of pairs of a map or attribute (-1 for a RESP2 null array).</summary>
@@ -132,6 +166,10 @@ public readonly struct RespValue
         var elements = count < 0 ? 0 : (type is RespType.Map or RespType.Attribute ? count * 2 : count);
         return new ElementEnumerator(reader.UnreadSequence, elements);
     }
+
+    /// <summary>A copy of the value that owns its bytes, to keep after the buffer it was read from moves on.</summary>
+    /// <returns>The copy.</returns>
+    public RespValue ToOwned() => new(Type, new ReadOnlySequence<byte>(Raw.ToArray()));
 
     /// <inheritdoc />
     public override string ToString() => $"{Type} ({Raw.Length} bytes)";

@@ -16,6 +16,16 @@ public sealed class RespValueReader(RespLimits? limits = null) : IMessageReader<
     /// <inheritdoc />
     public bool TryParseMessage(in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, out RespValue message)
     {
+        var first = input.FirstSpan;
+        var position = 0;
+        if (RespSpanParser.TrySkipValue(first, ref position, _limits, 0, out var fastType))
+        {
+            consumed = input.GetPosition(position);
+            examined = consumed;
+            message = new RespValue(fastType, input.Slice(0, consumed));
+            return true;
+        }
+
         var reader = new SequenceReader<byte>(input);
         if (!RespParser.TrySkipValue(ref reader, _limits, 0, out var type))
         {

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Compares the KeyValueServer sample with a real redis-server using redis-benchmark, in one run on this machine.
+# Needs the Debian packages redis-server and redis-tools (installed when missing, as .ci/run does).
+#
+#   perf/redis-compare.sh                 # -n 1000000 -c 50 -d 16, pipeline 16 then 1, 3 alternating rounds each
+#   REQUESTS=200000 ROUNDS=1 perf/redis-compare.sh
+#
+# Prints requests/s per server per round and the median ratio sample / redis-server, and writes the same as CSV to
+# artifacts/redis-compare.csv. Persistence is off on redis-server (--save '' --appendonly no), as the sample has none.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REQUESTS=${REQUESTS:-1000000}
+CLIENTS=${CLIENTS:-50}
+SIZE=${SIZE:-16}
+ROUNDS=${ROUNDS:-3}
+PIPELINES=${PIPELINES:-"16 1"}
+REDIS_PORT=${REDIS_PORT:-16379}
+SAMPLE_PORT=${SAMPLE_PORT:-16380}
+
+missing=()
+command -v redis-server > /dev/null || missing+=(redis-server)
+command -v redis-benchmark > /dev/null || missing+=(redis-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo_cmd=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo > /dev/null; then sudo_cmd="sudo"; fi
+    $sudo_cmd apt-get update -qq
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+dotnet build samples/KeyValueServer -c Release -v quiet -nologo > /dev/null
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --loglevel warning &
+redis_pid=$!
+# The sample's handlers never block, so it runs them inline on Kestrel's socket threads (no thread-pool hop per batch):
+# UnsafePreferInlineScheduling through --InlineScheduling, and inline socket completions. Set TUNED=0 for defaults.
+if [ "${TUNED:-1}" = 1 ]; then
+    DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 dotnet samples/KeyValueServer/bin/Release/net10.0/KeyValueServer.dll \
+        --Url "tcp://127.0.0.1:$SAMPLE_PORT" --InlineScheduling true --Logging:LogLevel:Default Warning > /dev/null &
+else
+    dotnet samples/KeyValueServer/bin/Release/net10.0/KeyValueServer.dll --Url "tcp://127.0.0.1:$SAMPLE_PORT" \
+        --Logging:LogLevel:Default Warning > /dev/null &
+fi
+sample_pid=$!
+trap 'kill $redis_pid $sample_pid 2> /dev/null || true; wait 2> /dev/null || true' EXIT
+
+for port in "$REDIS_PORT" "$SAMPLE_PORT"; do
+    for _ in $(seq 1 100); do
+        redis-cli -p "$port" ping > /dev/null 2>&1 && break
+        sleep 0.1
+    done
+    redis-cli -p "$port" ping > /dev/null
+done
+
+# One redis-benchmark run; prints "SET GET" requests per second.
+bench() {
+    redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "$REQUESTS" -c "$CLIENTS" -P "$2" -d "$SIZE" -r 100000 -q --csv 2> /dev/null |
+        awk -F'","' '/^"SET"/ { set = $2 } /^"GET"/ { get = $2 } END { printf "%s %s\n", set, get }'
+}
+
+# Warm the sample's JIT (tiered compilation) before anything is measured.
+redis-benchmark -h 127.0.0.1 -p "$SAMPLE_PORT" -t set,get -n 200000 -c "$CLIENTS" -P 16 -q > /dev/null 2>&1
+
+mkdir -p artifacts
+csv=artifacts/redis-compare.csv
+echo "pipeline,round,command,redis_rps,sample_rps,ratio" > "$csv"
+for pipeline in $PIPELINES; do
+    for round in $(seq 1 "$ROUNDS"); do
+        read -r redis_set redis_get < <(bench "$REDIS_PORT" "$pipeline")
+        read -r sample_set sample_get < <(bench "$SAMPLE_PORT" "$pipeline")
+        for command in SET GET; do
+            if [ $command = SET ]; then r=$redis_set; s=$sample_set; else r=$redis_get; s=$sample_get; fi
+            ratio=$(awk -v s="$s" -v r="$r" 'BEGIN { printf "%.3f", s / r }')
+            echo "$pipeline,$round,$command,$r,$s,$ratio" >> "$csv"
+            printf 'P=%-3s round %s  %-3s  redis-server %12s  sample %12s  ratio %s\n' "$pipeline" "$round" "$command" "$r" "$s" "$ratio"
+        done
+    done
+done
+
+echo
+echo "median ratio sample / redis-server:"
+for pipeline in $PIPELINES; do
+    for command in SET GET; do
+        median=$(awk -F, -v p="$pipeline" -v c="$command" '$1 == p && $3 == c { print $6 }' "$csv" | sort -n |
+            awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        printf '  -P %-3s %-3s %s\n' "$pipeline" "$command" "$median"
+    done
+done
