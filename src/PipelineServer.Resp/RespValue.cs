@@ -27,7 +27,7 @@ public readonly struct RespValue
     public bool HasAttribute => Type != RespType.Attribute && !Raw.IsEmpty && Raw.FirstSpan[0] == (byte)RespType.Attribute;
 
     /// <summary>RESP3 null, or RESP2's null bulk string (<c>$-1</c>) or null array (<c>*-1</c>).</summary>
-    public bool IsNull => Type == RespType.Null || (Type is RespType.BulkString or RespType.Array && HeaderNumber() == -1);
+    public bool IsNull => Type == RespType.Null || (Type is RespType.BulkString or RespType.Array && NullHeader());
 
     /// <summary>
     /// The attribute's key/value pairs as a map-like value (<see cref="RespType.Attribute"/>), or the default value when
@@ -186,6 +186,13 @@ public readonly struct RespValue
         reader.TryRead(out var prefix);
         type = (RespType)prefix;
         return reader;
+    }
+
+    // "$-1" / "*-1": the only negative a valid bulk or array header can hold.
+    private bool NullHeader()
+    {
+        var first = Raw.FirstSpan;
+        return !HasAttribute && first.Length >= 2 ? first[1] == (byte)'-' : HeaderNumber() == -1;
     }
 
     private long HeaderNumber()
