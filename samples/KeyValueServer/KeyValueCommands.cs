@@ -124,13 +124,18 @@ public sealed class KeyValueCommands
         long expiresAt = 0;
         var keepTtl = false;
         var get = false;
+        var key = command[1];
+        var value = command[2];
         var arguments = command.GetEnumerator();
-        arguments.MoveNext();
-        arguments.MoveNext();
-        var key = arguments.Current;
-        arguments.MoveNext();
-        var value = arguments.Current;
-        while (arguments.MoveNext())
+        if (command.Count > 3)
+        {
+            // Options follow the value: walk past the first three arguments (the reader kept those for us).
+            arguments.MoveNext();
+            arguments.MoveNext();
+            arguments.MoveNext();
+        }
+
+        while (command.Count > 3 && arguments.MoveNext())
         {
             var option = arguments.Current;
             if (RespCommand.EqualsIgnoreCase(option, "NX"u8) && condition == 0)

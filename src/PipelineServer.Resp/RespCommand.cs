@@ -153,6 +153,12 @@ public readonly struct RespCommand
 
                 Current = _rest.Slice(start, reader.Position);
             }
+            else if (TryNextFast(out var argument, out var rest))
+            {
+                Current = argument;
+                _rest = rest;
+                return true;
+            }
             else
             {
                 // Validated by the reader: $<length>\r\n<bytes>\r\n.
@@ -165,6 +171,23 @@ public readonly struct RespCommand
 
             _rest = reader.UnreadSequence;
             return true;
+        }
+
+        // The argument lies in the current segment: parse its header from the span.
+        private readonly bool TryNextFast(out ReadOnlySequence<byte> argument, out ReadOnlySequence<byte> rest)
+        {
+            var span = _rest.FirstSpan;
+            var position = 1;
+            if (RespSpanParser.TryNumberLine(span, ref position, "length", out var length) && span.Length - position >= length + 2)
+            {
+                argument = _rest.Slice(position, length);
+                rest = _rest.Slice(position + length + 2);
+                return true;
+            }
+
+            argument = default;
+            rest = default;
+            return false;
         }
     }
 }

@@ -109,6 +109,23 @@ public class KeyValueServerTests
         Assert.Equal("+PONG\r\n", await ExchangeAsync(good, "PING\r\n", 7));
     }
 
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task QuitAnswersOkThenClosesAndClientCommandsKeepPerConnectionState(TransportKind transport)
+    {
+        var (host, store) = await StartAsync(transport);
+        await using var _ = host;
+        using var __ = store;
+        await using var client = await host.ConnectAsync();
+
+        const string Expected = "+OK\r\n$6\r\nworker\r\n:0\r\n+OK\r\n";
+        Assert.Equal(Expected, await ExchangeAsync(client, "CLIENT SETNAME worker\r\nCLIENT GETNAME\r\nDBSIZE\r\nSET a b\r\n", Expected.Length));
+        await client.SendAsync(Ascii("QUIT\r\nPING\r\n"));
+
+        var (received, _) = await client.WaitForCloseAsync();
+        Assert.Equal("+OK\r\n", Encoding.ASCII.GetString(received)); // nothing after QUIT is answered
+    }
+
     [Fact]
     public async Task KeysExpireLazilyOnReadAndActivelyWhenNobodyReads()
     {
