@@ -88,15 +88,21 @@ done
 
 # Is the load harness a bottleneck? Its resp scenario against redis-server, next to redis-benchmark with the same
 # connections and pipeline depth (the harness mixes SET and GET 50/50; redis-benchmark runs them one after the other).
+# --batch sends each pipeline whole and waits for all its replies, as redis-benchmark -P does (like for like); the
+# harness's default keeps every pipeline full, refilling as each reply arrives.
 echo
 echo "load harness (resp scenario) against redis-server, -c $CLIENTS -d $SIZE:"
 dotnet build perf/PipelineServer.LoadTest -c Release -v quiet -nologo > /dev/null
 for pipeline in $PIPELINES; do
-    dotnet run -c Release --no-build --project perf/PipelineServer.LoadTest -- resp --target "tcp://127.0.0.1:$REDIS_PORT" \
-        -c "$CLIENTS" -p "$pipeline" -s "$SIZE" -d 5s -w 3s --json artifacts/redis-harness-p$pipeline.json > /dev/null
-    harness=$(grep -o '"requestsPerSecond": *[0-9.]*' artifacts/redis-harness-p$pipeline.json | head -1 | grep -o '[0-9.]*$')
-    read -r redis_set redis_get < <(bench "$REDIS_PORT" "$pipeline")
-    benchmark=$(awk -v s="$redis_set" -v g="$redis_get" 'BEGIN { printf "%.0f", (s + g) / 2 }')
-    ratio=$(awk -v h="$harness" -v b="$benchmark" 'BEGIN { printf "%.3f", h / b }')
-    printf '  -P %-3s harness %10.0f req/s   redis-benchmark (SET+GET)/2 %10s req/s   ratio %s\n' "$pipeline" "$harness" "$benchmark" "$ratio"
+    for mode in batch continuous; do
+        flag=""
+        if [ $mode = batch ]; then flag="--batch"; fi
+        dotnet run -c Release --no-build --project perf/PipelineServer.LoadTest -- resp --target "tcp://127.0.0.1:$REDIS_PORT" \
+            -c "$CLIENTS" -p "$pipeline" -s "$SIZE" -d 5s -w 3s $flag --json "artifacts/redis-harness-p$pipeline-$mode.json" > /dev/null
+        harness=$(grep -o '"requestsPerSecond": *[0-9.]*' "artifacts/redis-harness-p$pipeline-$mode.json" | head -1 | grep -o '[0-9.]*$')
+        read -r redis_set redis_get < <(bench "$REDIS_PORT" "$pipeline")
+        benchmark=$(awk -v s="$redis_set" -v g="$redis_get" 'BEGIN { printf "%.0f", (s + g) / 2 }')
+        ratio=$(awk -v h="$harness" -v b="$benchmark" 'BEGIN { printf "%.3f", h / b }')
+        printf '  -P %-3s %-10s harness %10.0f req/s   redis-benchmark (SET+GET)/2 %10s req/s   ratio %s\n' "$pipeline" "$mode" "$harness" "$benchmark" "$ratio"
+    done
 done

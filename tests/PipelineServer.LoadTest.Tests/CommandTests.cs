@@ -82,6 +82,7 @@ public sealed class CommandTests : IDisposable
     [InlineData("-c", "0")]
     [InlineData("-p", "0")]
     [InlineData("--rate", "0")]
+    [InlineData("--batch", "--rate", "1000")]
     [InlineData("-d", "0s")]
     public async Task Contradictory_or_impossible_options_exit_with_cannot_run_before_any_load(params string[] options)
     {

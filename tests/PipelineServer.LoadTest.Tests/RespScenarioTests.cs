@@ -38,6 +38,22 @@ public sealed class RespScenarioTests : IDisposable
     }
 
     [Fact]
+    public async Task Batch_mode_sends_whole_pipelines_and_verifies_every_reply()
+    {
+        using var host = KeyValueHost.Create(["--Url", "tcp://127.0.0.1:0"], static b => b.Logging.SetMinimumLevel(LogLevel.Warning));
+        await host.StartAsync();
+        var json = Path.Combine(_directory, "batch.json");
+
+        var exit = await InvokeAsync("resp", "--target", Url(host), "-c", "3", "-p", "16", "--batch", "-d", "1s", "-w", "300ms", "--json", json);
+
+        Assert.Equal(ExitCodes.Success, exit);
+        using var document = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+        Assert.True(document.RootElement.GetProperty("requests").GetInt64() > 16);
+        Assert.Equal(0, document.RootElement.GetProperty("mismatches").GetInt64());
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task A_server_that_answers_a_get_with_another_value_is_caught()
     {
         var dispatcher = new RespCommandDispatcher()

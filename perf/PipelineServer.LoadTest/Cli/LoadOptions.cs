@@ -20,6 +20,12 @@ internal sealed record LoadOptions
 
     public int Pipeline { get; init; } = 16;
 
+    /// <summary>
+    /// Closed loop, in batches: send <see cref="Pipeline"/> requests at once and wait for all their responses before the
+    /// next batch, as <c>redis-benchmark -P</c> does (by default each response is followed by the next request).
+    /// </summary>
+    public bool Batch { get; init; }
+
     public SizeRange Size { get; init; } = new(64, 64);
 
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(7);

@@ -48,7 +48,7 @@ internal sealed class ConnectionDriver<TRequest, TResponse>
 
     public DriverCounters Counters { get; } = new();
 
-    public async Task RunClosedLoopAsync(RunClock run, LatencyRecorder recorder)
+    public async Task RunClosedLoopAsync(RunClock run, LatencyRecorder recorder, bool batch = false)
     {
         try
         {
@@ -79,10 +79,23 @@ internal sealed class ConnectionDriver<TRequest, TResponse>
                 }
 
                 Receive(run, recorder, result.Message, now);
-                if (now < run.End)
+                if (now >= run.End)
+                {
+                    continue;
+                }
+
+                if (!batch)
                 {
                     // The next request's send time is this response's arrival: it is written right away.
                     Send(now);
+                }
+                else if (_received == _sent)
+                {
+                    // Batches: the whole window is answered, so the next window goes out together.
+                    for (var i = 0; i < _inFlight.Length; i++)
+                    {
+                        Send(now);
+                    }
                 }
             }
         }

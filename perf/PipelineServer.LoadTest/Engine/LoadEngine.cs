@@ -65,7 +65,7 @@ internal static class LoadEngine
             var driver = drivers[i] = new ConnectionDriver<TRequest, TResponse>(connections[i], i, options.Pipeline, maxResponseSize, codec, scenario.Writer, source);
             running[i] = run.IsOpenLoop
                 ? Task.Run(() => driver.ReceiveOpenLoopAsync(run, recorder), CancellationToken.None)
-                : Task.Run(() => driver.RunClosedLoopAsync(run, recorder), CancellationToken.None);
+                : Task.Run(() => driver.RunClosedLoopAsync(run, recorder, options.Batch), CancellationToken.None);
         }
 
         var pacing = run.IsOpenLoop ? SendOpenLoopAsync(drivers, run) : Task.CompletedTask;
