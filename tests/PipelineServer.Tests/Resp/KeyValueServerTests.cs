@@ -126,6 +126,52 @@ public class KeyValueServerTests
         Assert.Equal("+OK\r\n", Encoding.ASCII.GetString(received)); // nothing after QUIT is answered
     }
 
+    public static TheoryData<TransportKind, string, string> HostileCommands
+    {
+        get
+        {
+            var data = new TheoryData<TransportKind, string, string>();
+            foreach (var transport in new[] { TransportKind.Sockets, TransportKind.Memory })
+            {
+                data.Add(transport, "*99999999999\r\n", "-ERR Protocol error: invalid multibulk length 99999999999\r\n");
+                data.Add(transport, "*1\r\n$99999999999\r\n", "-ERR Protocol error: bulk length 99999999999 exceeds the limit of 536870912 bytes\r\n");
+                data.Add(transport, "*1\r\n*1\r\n*1\r\n", "-ERR Protocol error: expected '$', got '*'\r\n");
+                data.Add(transport, "*1\r\n$4\r\nPINGxx", "-ERR Protocol error: missing CRLF after bulk data\r\n");
+                data.Add(transport, new string('x', 70_000), "-ERR Protocol error: too big inline request\r\n");
+            }
+
+            return data;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(HostileCommands))]
+    public async Task HostileInputGetsAProtocolErrorAndACleanCloseWhileOthersAreServed(TransportKind transport, string input, string reply)
+    {
+        var (host, store) = await StartAsync(transport);
+        await using var _ = host;
+        using var __ = store;
+        await using var hostile = await host.ConnectAsync();
+        await using var other = await host.ConnectAsync();
+
+        await hostile.SendAsync(Ascii(input));
+
+        var (received, error) = await hostile.WaitForCloseAsync();
+        if (input.Length < 1000)
+        {
+            Assert.Null(error); // a FIN after the error reply, not a reset
+            Assert.Equal(reply, Encoding.ASCII.GetString(received));
+        }
+        else
+        {
+            // The server stops reading at the limit; closing with the rest of the flood unread makes the kernel send a
+            // reset, which may overtake the error reply. Either way the connection ends and nothing else is sent.
+            Assert.True(error is not null || Encoding.ASCII.GetString(received) == reply);
+        }
+
+        Assert.Equal("+PONG\r\n", await ExchangeAsync(other, "PING\r\n", 7));
+    }
+
     [Fact]
     public async Task KeysExpireLazilyOnReadAndActivelyWhenNobodyReads()
     {
