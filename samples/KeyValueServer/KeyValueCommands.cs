@@ -126,16 +126,8 @@ public sealed class KeyValueCommands
         var get = false;
         var key = command[1];
         var value = command[2];
-        var arguments = command.GetEnumerator();
-        if (command.Count > 3)
-        {
-            // Options follow the value: walk past the first three arguments (the reader kept those for us).
-            arguments.MoveNext();
-            arguments.MoveNext();
-            arguments.MoveNext();
-        }
-
-        while (command.Count > 3 && arguments.MoveNext())
+        var arguments = command.ArgumentsFrom(3); // the options after the value
+        while (arguments.MoveNext())
         {
             var option = arguments.Current;
             if (RespCommand.EqualsIgnoreCase(option, "NX"u8) && condition == 0)
@@ -246,16 +238,9 @@ public sealed class KeyValueCommands
     private ValueTask Del(RespContext context, RespCommand command)
     {
         var removed = 0;
-        var first = true;
         Span<byte> scratch = stackalloc byte[256];
-        foreach (var key in command)
+        foreach (var key in command.ArgumentsFrom(1))
         {
-            if (first)
-            {
-                first = false;
-                continue;
-            }
-
             removed += _store.Delete(Key(key, scratch)) ? 1 : 0;
         }
 
@@ -266,16 +251,9 @@ public sealed class KeyValueCommands
     private ValueTask Exists(RespContext context, RespCommand command)
     {
         var found = 0;
-        var first = true;
         Span<byte> scratch = stackalloc byte[256];
-        foreach (var key in command)
+        foreach (var key in command.ArgumentsFrom(1))
         {
-            if (first)
-            {
-                first = false;
-                continue;
-            }
-
             found += _store.TryGet(Key(key, scratch), out _) ? 1 : 0;
         }
 
@@ -317,16 +295,9 @@ public sealed class KeyValueCommands
     private ValueTask MGet(RespContext context, RespCommand command)
     {
         context.WriteArray(command.Count - 1);
-        var first = true;
         Span<byte> scratch = stackalloc byte[256];
-        foreach (var key in command)
+        foreach (var key in command.ArgumentsFrom(1))
         {
-            if (first)
-            {
-                first = false;
-                continue;
-            }
-
             if (_store.TryGet(Key(key, scratch), out var entry))
             {
                 context.WriteBulkString(entry.Value);
@@ -347,8 +318,7 @@ public sealed class KeyValueCommands
             throw new RespException("ERR wrong number of arguments for 'mset' command");
         }
 
-        var arguments = command.GetEnumerator();
-        arguments.MoveNext();
+        var arguments = command.ArgumentsFrom(1);
         Span<byte> scratch = stackalloc byte[256];
         while (arguments.MoveNext())
         {
@@ -459,14 +429,8 @@ public sealed class KeyValueCommands
         }
 
         var matches = new List<(string, string)>();
-        var index = 0;
-        foreach (var pattern in command)
+        foreach (var pattern in command.ArgumentsFrom(2))
         {
-            if (index++ < 2)
-            {
-                continue;
-            }
-
             var text = Encoding.UTF8.GetString(pattern).ToLowerInvariant();
             foreach (var (name, value) in s_settings)
             {
@@ -537,8 +501,7 @@ public sealed class KeyValueCommands
     private ValueTask Hello(RespContext context, RespCommand command)
     {
         var version = context.ProtocolVersion;
-        var arguments = command.GetEnumerator();
-        arguments.MoveNext();
+        var arguments = command.ArgumentsFrom(1);
         if (arguments.MoveNext())
         {
             if (!Utf8Parser.TryParse(arguments.Current.IsSingleSegment ? arguments.Current.FirstSpan : arguments.Current.ToArray(), out int requested, out var used)
@@ -608,14 +571,8 @@ public sealed class KeyValueCommands
         else if (RespCommand.EqualsIgnoreCase(command[1], "INFO"u8))
         {
             context.WriteArray(command.Count - 2);
-            var index = 0;
-            foreach (var argument in command)
+            foreach (var argument in command.ArgumentsFrom(2))
             {
-                if (index++ < 2)
-                {
-                    continue;
-                }
-
                 var name = Encoding.UTF8.GetString(argument).ToUpperInvariant();
                 if (_dispatcher.IsRegistered(name))
                 {

@@ -94,6 +94,23 @@ public readonly struct RespCommand
     /// <returns>The enumerator.</returns>
     public ArgumentEnumerator GetEnumerator() => new(_body, Count, IsInline);
 
+    /// <summary>
+    /// The arguments from position <paramref name="index"/> on (1: skip the name; 2: skip a subcommand too), for
+    /// <c>foreach</c>. Allocates nothing.
+    /// </summary>
+    /// <param name="index">The first position to yield.</param>
+    /// <returns>The enumerator, positioned before that argument.</returns>
+    public ArgumentEnumerator ArgumentsFrom(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        var arguments = GetEnumerator();
+        for (var i = 0; i < index && arguments.MoveNext(); i++)
+        {
+        }
+
+        return arguments;
+    }
+
     /// <summary>The command as text, for logs and errors (allocates).</summary>
     /// <returns>The text.</returns>
     public override string ToString()
@@ -130,6 +147,10 @@ public readonly struct RespCommand
 
         /// <summary>The current argument.</summary>
         public ReadOnlySequence<byte> Current { get; private set; }
+
+        /// <summary>Returns this enumerator (for <c>foreach</c>).</summary>
+        /// <returns>This enumerator.</returns>
+        public readonly ArgumentEnumerator GetEnumerator() => this;
 
         /// <summary>Moves to the next argument.</summary>
         /// <returns><see langword="false"/> after the last.</returns>

@@ -149,14 +149,8 @@ public sealed class RespCommandDispatcher : IMessageHandler<RespCommand, RespVal
     private static string UnknownCommand(RespCommand command)
     {
         var text = new StringBuilder("ERR unknown command '").Append(Printable(command.Name)).Append("', with args beginning with: ");
-        var index = 0;
-        foreach (var argument in command)
+        foreach (var argument in command.ArgumentsFrom(1))
         {
-            if (index++ == 0)
-            {
-                continue;
-            }
-
             if (text.Length > 256)
             {
                 break;
