@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
+using PipelineServer.Internal;
 
 namespace PipelineServer.Buffers;
 
@@ -25,7 +26,7 @@ internal sealed class BlockMemoryPool : MemoryPool<byte>
 
     private readonly ConcurrentQueue<Block> _free = new();
     private readonly int _blockSize;
-    private readonly Timer _trimTimer;
+    private readonly ITimer _trimTimer;
     private long _outstanding;
     private long _peak;
     private volatile bool _disposed;
@@ -35,8 +36,7 @@ internal sealed class BlockMemoryPool : MemoryPool<byte>
         ArgumentOutOfRangeException.ThrowIfLessThan(blockSize, 1024);
         _blockSize = blockSize;
 
-        // The timer holds the pool weakly, so an abandoned pool (and its timer) can still be collected.
-        _trimTimer = new Timer(static state => (((WeakReference<BlockMemoryPool>)state!).TryGetTarget(out var pool) ? pool : null)?.Trim(), new WeakReference<BlockMemoryPool>(this), s_trimInterval, s_trimInterval);
+        _trimTimer = WeakTimer.Start(TimeProvider.System, this, static pool => pool.Trim(), s_trimInterval);
     }
 
     /// <inheritdoc />

@@ -37,12 +37,7 @@ internal sealed class ConnectionTimeoutMiddleware
             .Where(static t => t.HasValue).Min(static t => t!.Value);
         var period = TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond));
 
-        // The timer holds the middleware weakly, so an endpoint that is gone (a stopped host) can be collected.
-        _heartbeat = _time.CreateTimer(
-            static state => (((WeakReference<ConnectionTimeoutMiddleware>)state!).TryGetTarget(out var middleware) ? middleware : null)?.OnHeartbeat(),
-            new WeakReference<ConnectionTimeoutMiddleware>(this),
-            period,
-            period);
+        _heartbeat = WeakTimer.Start(_time, this, static middleware => middleware.OnHeartbeat(), period);
     }
 
     ~ConnectionTimeoutMiddleware() => _heartbeat.Dispose();

@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using PipelineServer.Diagnostics;
+using PipelineServer.Internal;
 
 namespace PipelineServer.Middleware;
 
@@ -23,11 +24,7 @@ internal sealed class MessageRateLimitMiddleware
         _next = next;
         _options = options;
         _logger = logger;
-        _refill = options.TimeProvider.CreateTimer(
-            static state => (((WeakReference<MessageRateLimitMiddleware>)state!).TryGetTarget(out var middleware) ? middleware : null)?.Refill(),
-            new WeakReference<MessageRateLimitMiddleware>(this),
-            TimeSpan.FromSeconds(1),
-            TimeSpan.FromSeconds(1));
+        _refill = WeakTimer.Start(options.TimeProvider, this, static middleware => middleware.Refill(), TimeSpan.FromSeconds(1));
     }
 
     ~MessageRateLimitMiddleware() => _refill.Dispose();
