@@ -16,7 +16,7 @@ public static class EchoServerHost
     /// <summary>
     /// Creates the host. Settings (all optional; durations in <c>TimeSpan</c> format, <c>00:00:05</c>):
     /// <c>Url</c> (default <c>tcp://127.0.0.1:7000</c>), <c>MaxFrameLength</c> (default 1 MiB, length field included),
-    /// <c>MaxConnections</c>, <c>MaxConnectionsPerIp</c>, <c>IdleTimeout</c>, <c>SlowMessageTimeout</c>,
+    /// <c>MaxConnections</c>, <c>MaxConnectionsPerIp</c>, <c>IdleTimeout</c>, <c>SlowMessageTimeout</c>, <c>WriteTimeout</c>,
     /// <c>Tls:CertificatePath</c> (a PKCS#12 file), <c>Tls:CertificatePassword</c>, <c>Tls:ClientCertificateMode</c>
     /// (<c>NoCertificate</c>, <c>AllowCertificate</c>, <c>RequireCertificate</c>), <c>ProxyProtocol:Mode</c> (<c>Off</c>,
     /// <c>Optional</c>, <c>Required</c>), <c>ProxyProtocol:TrustedNetworks</c> (CIDR, comma-separated),
@@ -52,6 +52,7 @@ public static class EchoServerHost
         int? MaxConnectionsPerIp,
         TimeSpan? IdleTimeout,
         TimeSpan? SlowMessageTimeout,
+        TimeSpan? WriteTimeout,
         X509Certificate2? Certificate,
         ClientCertificateMode ClientCertificateMode,
         ProxyProtocolMode ProxyMode,
@@ -69,6 +70,7 @@ public static class EchoServerHost
                 configuration.GetValue<int?>("MaxConnectionsPerIp"),
                 configuration.GetValue<TimeSpan?>("IdleTimeout"),
                 configuration.GetValue<TimeSpan?>("SlowMessageTimeout"),
+                configuration.GetValue<TimeSpan?>("WriteTimeout"),
                 string.IsNullOrEmpty(certificatePath) ? null : X509CertificateLoader.LoadPkcs12FromFile(certificatePath, configuration["Tls:CertificatePassword"]),
                 configuration.GetValue("Tls:ClientCertificateMode", ClientCertificateMode.NoCertificate),
                 configuration.GetValue("ProxyProtocol:Mode", ProxyProtocolMode.Off),
@@ -114,12 +116,13 @@ public static class EchoServerHost
                 endpoint.UseHexDump();
             }
 
-            if (IdleTimeout is not null || SlowMessageTimeout is not null)
+            if (IdleTimeout is not null || SlowMessageTimeout is not null || WriteTimeout is not null)
             {
                 endpoint.UseTimeouts(timeouts =>
                 {
                     timeouts.IdleTimeout = IdleTimeout;
                     timeouts.SlowMessageTimeout = SlowMessageTimeout;
+                    timeouts.WriteTimeout = WriteTimeout;
                 });
             }
 

@@ -14,6 +14,7 @@ internal sealed class ConnectionCloseReason
     public const string IdleTimeout = "idle_timeout";
     public const string FirstMessageTimeout = "first_message_timeout";
     public const string SlowMessageTimeout = "slow_message_timeout";
+    public const string WriteTimeout = "write_timeout";
     public const string RateLimit = "rate_limit";
 
     private ConnectionCloseReason(string reason) => Reason = reason;

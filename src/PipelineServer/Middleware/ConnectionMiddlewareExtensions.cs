@@ -34,8 +34,8 @@ public static class ConnectionMiddlewareExtensions
     }
 
     /// <summary>
-    /// Closes connections that stay idle, never send a complete message, or take too long over one message (see
-    /// <see cref="ConnectionTimeoutOptions"/>). Each close is logged with its reason (event <c>ConnectionTimedOut</c>) and
+    /// Closes connections that stay idle, never send a complete message, take too long over one message, or stop reading
+    /// what the server sends (see <see cref="ConnectionTimeoutOptions"/>). Each close is logged with its reason (event <c>ConnectionTimedOut</c>) and
     /// counted in <c>pipelineserver.closed_connections</c>. Put it after <c>UseTls</c>, so that it sees messages rather
     /// than TLS records.
     /// </summary>
@@ -48,9 +48,9 @@ public static class ConnectionMiddlewareExtensions
         ArgumentNullException.ThrowIfNull(configure);
         var options = new ConnectionTimeoutOptions();
         configure(options);
-        if (options.IdleTimeout is null && options.FirstMessageTimeout is null && options.SlowMessageTimeout is null)
+        if (options.IdleTimeout is null && options.FirstMessageTimeout is null && options.SlowMessageTimeout is null && options.WriteTimeout is null)
         {
-            throw new ArgumentException("Set at least one of IdleTimeout, FirstMessageTimeout and SlowMessageTimeout.", nameof(configure));
+            throw new ArgumentException("Set at least one of IdleTimeout, FirstMessageTimeout, SlowMessageTimeout and WriteTimeout.", nameof(configure));
         }
 
         var logger = CreateLogger(builder, MiddlewareLog.CategoryName);

@@ -20,6 +20,7 @@ internal sealed class ConnectionTimeoutMiddleware
     private readonly long _idle;
     private readonly long _firstMessage;
     private readonly long _slowMessage;
+    private readonly long _write;
     private readonly ConcurrentDictionary<WatchedInput, byte> _connections = new();
     private readonly ITimer _heartbeat;
 
@@ -31,9 +32,10 @@ internal sealed class ConnectionTimeoutMiddleware
         _idle = ToTicks(options.IdleTimeout);
         _firstMessage = ToTicks(options.FirstMessageTimeout);
         _slowMessage = ToTicks(options.SlowMessageTimeout);
+        _write = ToTicks(options.WriteTimeout);
 
         // A timeout fires within a quarter of itself (at most a second) after it runs out.
-        var shortest = new[] { options.IdleTimeout, options.FirstMessageTimeout, options.SlowMessageTimeout }
+        var shortest = new[] { options.IdleTimeout, options.FirstMessageTimeout, options.SlowMessageTimeout, options.WriteTimeout }
             .Where(static t => t.HasValue).Min(static t => t!.Value);
         var period = TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond));
 
@@ -45,9 +47,10 @@ internal sealed class ConnectionTimeoutMiddleware
     public async Task OnConnectionAsync(ConnectionContext connection)
     {
         var transport = connection.Transport;
-        var input = new WatchedInput(transport.Input, connection, _time);
+        var output = _write > 0 ? new WatchedOutput(transport.Output, _time) : null;
+        var input = new WatchedInput(transport.Input, connection, _time, output);
         _connections.TryAdd(input, 0);
-        connection.Transport = new DuplexPipe(input, transport.Output);
+        connection.Transport = new DuplexPipe(input, output ?? transport.Output);
         try
         {
             await _next(connection).ConfigureAwait(false);
@@ -64,7 +67,7 @@ internal sealed class ConnectionTimeoutMiddleware
         var now = _time.GetTimestamp();
         foreach (var (input, _) in _connections)
         {
-            var reason = input.Check(now, _idle, _firstMessage, _slowMessage, _time);
+            var reason = input.Check(now, _idle, _firstMessage, _slowMessage, _write, _time);
             if (reason is null || !_connections.TryRemove(input, out _))
             {
                 continue;
@@ -75,6 +78,7 @@ internal sealed class ConnectionTimeoutMiddleware
             {
                 ConnectionCloseReason.IdleTimeout => "idle timeout",
                 ConnectionCloseReason.FirstMessageTimeout => "no complete message within the first-message timeout",
+                ConnectionCloseReason.WriteTimeout => "the peer did not take what was sent within the write timeout",
                 _ => "a message was not completed within the slow-message timeout",
             };
             ConnectionCloseReason.Set(connection, reason);
@@ -107,9 +111,12 @@ internal sealed class ConnectionTimeoutMiddleware
         private bool _holding;
         private bool _consumedAny;
 
-        public WatchedInput(PipeReader inner, ConnectionContext connection, TimeProvider time)
+        private readonly WatchedOutput? _output;
+
+        public WatchedInput(PipeReader inner, ConnectionContext connection, TimeProvider time, WatchedOutput? output)
         {
             _inner = inner;
+            _output = output;
             _time = time;
             Connection = connection;
             _openedAt = time.GetTimestamp();
@@ -118,8 +125,13 @@ internal sealed class ConnectionTimeoutMiddleware
 
         public ConnectionContext Connection { get; }
 
-        public string? Check(long now, long idle, long firstMessage, long slowMessage, TimeProvider time)
+        public string? Check(long now, long idle, long firstMessage, long slowMessage, long write, TimeProvider time)
         {
+            if (write > 0 && _output?.BlockedSince is long blockedSince and not 0 && Elapsed(blockedSince, now, time) > write)
+            {
+                return ConnectionCloseReason.WriteTimeout;
+            }
+
             if (firstMessage > 0 && !Volatile.Read(ref _consumedAny) && Elapsed(_openedAt, now, time) > firstMessage)
             {
                 return ConnectionCloseReason.FirstMessageTimeout;
@@ -211,5 +223,59 @@ internal sealed class ConnectionTimeoutMiddleware
         }
 
         private static long Elapsed(long since, long now, TimeProvider time) => time.GetElapsedTime(since, now).Ticks;
+    }
+
+    // Notes when a flush cannot complete because the transport's output is full: the peer is not taking what was sent.
+    // A flush that completes at once (the usual case) costs a check of IsCompleted.
+    internal sealed class WatchedOutput : PipeWriter
+    {
+        private readonly PipeWriter _inner;
+        private readonly TimeProvider _time;
+        private long _blockedSince;
+
+        public WatchedOutput(PipeWriter inner, TimeProvider time)
+        {
+            _inner = inner;
+            _time = time;
+        }
+
+        // The TimeProvider timestamp at which the pending flush started waiting; 0 when no flush is waiting.
+        public long BlockedSince => Volatile.Read(ref _blockedSince);
+
+        public override bool CanGetUnflushedBytes => _inner.CanGetUnflushedBytes;
+
+        public override long UnflushedBytes => _inner.UnflushedBytes;
+
+        public override void Advance(int bytes) => _inner.Advance(bytes);
+
+        public override Memory<byte> GetMemory(int sizeHint = 0) => _inner.GetMemory(sizeHint);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => _inner.GetSpan(sizeHint);
+
+        public override void CancelPendingFlush() => _inner.CancelPendingFlush();
+
+        public override void Complete(Exception? exception = null) => _inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => _inner.CompleteAsync(exception);
+
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+        {
+            var flush = _inner.FlushAsync(cancellationToken);
+            return flush.IsCompleted ? flush : AwaitFlush(flush);
+        }
+
+        [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<FlushResult> AwaitFlush(ValueTask<FlushResult> flush)
+        {
+            Volatile.Write(ref _blockedSince, _time.GetTimestamp());
+            try
+            {
+                return await flush.ConfigureAwait(false);
+            }
+            finally
+            {
+                Volatile.Write(ref _blockedSince, 0);
+            }
+        }
     }
 }

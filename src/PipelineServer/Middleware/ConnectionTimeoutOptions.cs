@@ -22,6 +22,13 @@ public sealed class ConnectionTimeoutOptions
     /// </summary>
     public TimeSpan? SlowMessageTimeout { get; set; }
 
+    /// <summary>
+    /// Closes a connection whose peer has stopped taking what the server sends: a flush has waited this long for room
+    /// in the transport's output buffer (the slow-reader defence: a peer that sends requests and never reads the
+    /// responses otherwise holds the connection, its buffers and its handler forever).
+    /// </summary>
+    public TimeSpan? WriteTimeout { get; set; }
+
     /// <summary>The clock; tests substitute a fake one. Defaults to <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }

@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using EchoServer;
 using Microsoft.Extensions.Time.Testing;
 using PipelineServer.Tests.Infrastructure;
@@ -98,5 +99,119 @@ public class TimeoutTests
         var log = await host.Logs.WaitForEventAsync("ConnectionTimedOut");
         Assert.Contains("slow-message timeout", log.Message);
         await metrics.WaitForAsync("pipelineserver.closed_connections", 1, "slow_message_timeout");
+    }
+
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task ClosesAPeerThatSendsButNeverReadsOnceAFlushHasWaitedForTheWriteTimeout(TransportKind transport)
+    {
+        var time = new FakeTimeProvider();
+        using var blocks = new SemaphoreSlim(0);
+        await using var host = await TestHost.StartAsync(transport, listen =>
+        {
+            listen.UseTimeouts(options =>
+            {
+                options.TimeProvider = time;
+                options.WriteTimeout = s_timeout;
+            });
+            // Between the timeouts and the protocol: tells the test each time a server flush has to wait.
+            listen.Use(next => connection =>
+            {
+                var transport = connection.Transport;
+                connection.Transport = new DuplexPipe(transport.Input, new FlushProbe(transport.Output, blocks));
+                return next(connection);
+            });
+            listen.UseEcho();
+        });
+        using var metrics = new MetricsRecorder(host.Services);
+        await using var other = await host.ConnectAsync();
+        await using var slow = await host.ConnectAsync();
+
+        // The slow peer sends 64 KiB requests as fast as the server takes them and reads nothing back.
+        using var stop = new CancellationTokenSource();
+        var request = TestClient.Frame(new byte[64 * 1024]);
+        var flood = Task.Run(async () =>
+        {
+            try
+            {
+                while (!(await slow.Output.WriteAsync(request, stop.Token)).IsCompleted)
+                {
+                }
+            }
+            catch (Exception)
+            {
+                // The server closed the connection (or the test ended): the flood is over.
+            }
+        });
+
+        Assert.True(await blocks.WaitAsync(TestClient.Timeout));
+        await AssertEchoesAsync(other, 1);
+
+        // Just short of the timeout after the first wait began: still open.
+        time.Advance(s_timeout - TimeSpan.FromSeconds(1));
+        Assert.DoesNotContain(host.Logs.Records, IsTimedOut);
+
+        // Past it. Kernel socket buffers grow while they fill, so an early wait can end and a later one begin after the
+        // clock moved; then the heartbeat saw no waiting flush, and the clock moves again once the next wait begins.
+        for (var attempt = 0; !host.Logs.Records.Any(IsTimedOut); attempt++)
+        {
+            Assert.True(attempt < 100, "The slow peer was never closed.");
+            if (attempt > 0)
+            {
+                Assert.True(await blocks.WaitAsync(TestClient.Timeout));
+            }
+
+            while (blocks.Wait(0))
+            {
+            }
+
+            time.Advance(s_timeout + TimeSpan.FromSeconds(1));
+        }
+
+        var log = host.Logs.Records.Single(IsTimedOut);
+        Assert.Contains("write timeout", log.Message);
+        await metrics.WaitForAsync("pipelineserver.closed_connections", 1, "write_timeout");
+        _ = await slow.WaitForCloseAsync();
+        await stop.CancelAsync();
+        await flood.WaitAsync(TestClient.Timeout);
+
+        // The other connection was never disturbed, and it is not closed by a flush that never waited.
+        time.Advance(s_timeout * 2);
+        await AssertEchoesAsync(other, 2);
+        Assert.Single(host.Logs.Records, IsTimedOut);
+    }
+
+    private static bool IsTimedOut(LogRecord record) => record.EventId.Name == "ConnectionTimedOut";
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+
+    // Passes everything through; releases `blocks` each time a flush cannot complete at once.
+    private sealed class FlushProbe(PipeWriter inner, SemaphoreSlim blocks) : PipeWriter
+    {
+        public override void Advance(int bytes) => inner.Advance(bytes);
+
+        public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+
+        public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+        {
+            var flush = inner.FlushAsync(cancellationToken);
+            if (!flush.IsCompleted)
+            {
+                blocks.Release();
+            }
+
+            return flush;
+        }
     }
 }
