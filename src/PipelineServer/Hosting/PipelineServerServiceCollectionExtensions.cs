@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using PipelineServer.Buffers;
@@ -43,6 +44,10 @@ public static class PipelineServerServiceCollectionExtensions
             // Kestrel takes a DiagnosticSource, which the web host would provide.
             services.TryAddSingleton(static _ => new DiagnosticListener("Microsoft.AspNetCore"));
             services.TryAddSingleton<DiagnosticSource>(static sp => sp.GetRequiredService<DiagnosticListener>());
+            // Connections may not take the last file descriptors (see FileDescriptorBudget).
+            services.AddSingleton<FileDescriptorBudget>();
+            services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>>(static sp => sp.GetRequiredService<FileDescriptorBudget>());
+            GateSocketListeners(services);
         }
 
         if (!services.Any(static d => d.ServiceType == typeof(PipelineServerEndpoints)))
@@ -54,5 +59,19 @@ public static class PipelineServerServiceCollectionExtensions
 
         configure(new PipelineServerBuilder(services));
         return services;
+    }
+
+    // Replaces Kestrel's socket transport registration with the same transport behind the file-descriptor gate.
+    private static void GateSocketListeners(IServiceCollection services)
+    {
+        for (var i = 0; i < services.Count; i++)
+        {
+            var descriptor = services[i];
+            if (descriptor.ServiceType == typeof(IConnectionListenerFactory) && descriptor.ImplementationType == typeof(SocketTransportFactory))
+            {
+                services[i] = ServiceDescriptor.Singleton<IConnectionListenerFactory>(static sp => new GatedListenerFactory(
+                    ActivatorUtilities.CreateInstance<SocketTransportFactory>(sp), sp.GetRequiredService<FileDescriptorBudget>()));
+            }
+        }
     }
 }

@@ -1,0 +1,208 @@
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using EchoServer;
+using PipelineServer.Tests.Infrastructure;
+
+namespace PipelineServer.Tests.Reliability;
+
+// Linux (ulimit, /proc). The echo sample as a process under a low `ulimit -n`, so that connections can reach the file-descriptor limit. Without
+// the budget, 500 connections under a limit of 400 made the runtime abort ("Out of memory.") in 3 runs of 3.
+public partial class FileDescriptorLimitTests
+{
+    private const int OpenFileLimit = 400;
+
+    [Fact]
+    public async Task AStormAboveTheLimitGetsClosedConnectionsWhileTheServerKeepsServingAndRecovers()
+    {
+        await using var server = await SampleProcess.StartAsync(typeof(EchoProtocol).Assembly, OpenFileLimit);
+        var (maxConnections, maxAccepted) = await ReadBudgetAsync(server);
+        Assert.InRange(maxConnections, 50, OpenFileLimit);
+
+        var storm = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < maxConnections + 300; i++)
+            {
+                storm.Add(await ConnectAsync(server));
+            }
+
+            // Exactly the first maxConnections are served; every other one is closed by the server, none left hanging.
+            var served = 0;
+            var closed = 0;
+            foreach (var socket in storm)
+            {
+                if (await TryEchoAsync(socket, (byte)served))
+                {
+                    served++;
+                }
+                else
+                {
+                    closed++;
+                }
+            }
+
+            Assert.Equal(maxConnections, served);
+            Assert.Equal(300, closed);
+            Assert.False(server.HasExited, server.Log);
+        }
+        finally
+        {
+            DisposeAll(storm);
+        }
+
+        // Resources back: new connections are served.
+        using var after = await ConnectAsync(server);
+        Assert.True(await TryEchoAsync(after, 42));
+        Assert.True(maxAccepted > maxConnections);
+
+        server.Terminate();
+        Assert.Equal(0, await server.WaitForExitAsync());
+    }
+
+    [Fact]
+    public async Task WithNoConnectionLimitAcceptingPausesAtTheLimitAndResumesWhenConnectionsClose()
+    {
+        // The app's own (too high) MaxConcurrentConnections: only the accept gate stands between it and the limit.
+        await using var server = await SampleProcess.StartAsync(typeof(EchoProtocol).Assembly, OpenFileLimit, "--MaxConnections", "100000");
+        var (_, maxAccepted) = await ReadBudgetAsync(server);
+
+        var first = new List<Socket>();
+        var waiting = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < maxAccepted; i++)
+            {
+                first.Add(await ConnectAsync(server));
+                Assert.True(await TryEchoAsync(first[^1], 1));
+            }
+
+            // These complete their TCP handshake in the listen backlog, but the server does not accept them yet.
+            for (var i = 0; i < 20; i++)
+            {
+                waiting.Add(await ConnectAsync(server));
+                await waiting[^1].SendAsync(TestClient.Frame([2]));
+            }
+
+            await server.WaitForLineAsync(static line => line.Contains("Accepting paused", StringComparison.Ordinal));
+            Assert.False(server.HasExited, server.Log);
+
+            // Close 20 served connections: the waiting ones are accepted and answered.
+            DisposeAll(first.GetRange(0, 20));
+            first.RemoveRange(0, 20);
+            foreach (var socket in waiting)
+            {
+                Assert.Equal(TestClient.Frame([2]), await ReceiveAsync(socket, 5));
+            }
+
+            Assert.True(await TryEchoAsync(first[^1], 3));
+        }
+        finally
+        {
+            DisposeAll(first);
+            DisposeAll(waiting);
+        }
+
+        server.Terminate();
+        Assert.Equal(0, await server.WaitForExitAsync());
+    }
+
+    private static async Task<(long MaxConnections, long MaxAccepted)> ReadBudgetAsync(SampleProcess server)
+    {
+        var line = await server.WaitForLineAsync(static line => Budget().IsMatch(line));
+        var match = Budget().Match(line);
+        return (long.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture),
+            long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private static async Task<Socket> ConnectAsync(SampleProcess server)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var timeout = new CancellationTokenSource(TestClient.Timeout);
+        await socket.ConnectAsync(server.EndPoint, timeout.Token);
+        return socket;
+    }
+
+    // True when the server echoes the frame; false when it closes the connection (cleanly or with a reset).
+    private static async Task<bool> TryEchoAsync(Socket socket, byte value)
+    {
+        try
+        {
+            await socket.SendAsync(TestClient.Frame([value]));
+            var reply = await ReceiveAsync(socket, 5);
+            return reply.Length == 5 && reply[4] == value;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<byte[]> ReceiveAsync(Socket socket, int count)
+    {
+        using var timeout = new CancellationTokenSource(TestClient.Timeout);
+        var buffer = new byte[count];
+        var received = 0;
+        while (received < count)
+        {
+            var read = await socket.ReceiveAsync(buffer.AsMemory(received), SocketFlags.None, timeout.Token);
+            if (read == 0)
+            {
+                break;
+            }
+
+            received += read;
+        }
+
+        return buffer[..received];
+    }
+
+    private static void DisposeAll(List<Socket> sockets)
+    {
+        foreach (var socket in sockets)
+        {
+            socket.Dispose();
+        }
+    }
+
+    [GeneratedRegex(@"accepting pauses at (\d+) open connections, and Kestrel's MaxConcurrentConnections defaults to (\d+)")]
+    private static partial Regex Budget();
+}
+
+public class FileDescriptorBudgetTests
+{
+    [Theory]
+    [InlineData(400, 136, 232, 200)] // reserve 32 for the runtime, then 32 of room for connections Kestrel rejects
+    [InlineData(1024, 140, 852, 746)]
+    [InlineData(65536, 140, 63348, 62324)] // the room for rejected connections is capped at 1024
+    [InlineData(150, 140, 2, 1)] // too few to matter: still serves
+    public void BoundsFollowTheSoftLimit(long softLimit, long open, long hard, long soft) =>
+        Assert.Equal((hard, soft), Internal.FileDescriptorBudget.Compute(softLimit, open));
+
+    [Fact]
+    public void NoLimitOrAnUnknownOneChangesNothing()
+    {
+        Assert.Null(Internal.FileDescriptorBudget.Compute(null, 100));
+        Assert.Null(Internal.FileDescriptorBudget.Compute(1024, null));
+        Assert.Null(Internal.FileDescriptorBudget.Compute(1L << 30, 100));
+    }
+
+    [Fact]
+    public void ReadsTheSoftLimitFromProcLimits()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllLines(path,
+            [
+                "Limit                     Soft Limit           Hard Limit           Units     ",
+                "Max processes             95654                95654                processes ",
+                "Max open files            1024                 524288               files     ",
+            ]);
+            Assert.Equal(1024, Internal.FileDescriptorBudget.ReadSoftLimit(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
