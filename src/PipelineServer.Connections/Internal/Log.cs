@@ -20,6 +20,6 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Error, "{Callback} failed on connection {ConnectionId}.", EventName = "CallbackError")]
     public static partial void CallbackError(ILogger logger, string callback, string connectionId, Exception exception);
 
-    [LoggerMessage(5, LogLevel.Debug, "Connection {ConnectionId} closed for server shutdown, after answering the messages it had received.", EventName = "ConnectionDrained")]
-    public static partial void ConnectionDrained(ILogger logger, string connectionId);
+    [LoggerMessage(5, LogLevel.Debug, "Connection {ConnectionId} closed for server shutdown, after answering the messages it had received ({BytesIn} bytes in, {MessagesOut} messages out).", EventName = "ConnectionDrained")]
+    public static partial void ConnectionDrained(ILogger logger, string connectionId, long bytesIn, long messagesOut);
 }

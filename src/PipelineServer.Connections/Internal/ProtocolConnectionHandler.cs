@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
+using System.IO.Pipelines;
 using Microsoft.Extensions.Logging;
 using PipelineServer.Diagnostics;
 using PipelineServer.Protocols;
@@ -39,6 +40,9 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
         _logger = (services.GetService<ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger(Log.CategoryName);
     }
 
+    // How long a drained connection's input is discarded before the close (see LingerAsync).
+    internal static readonly TimeSpan DrainLinger = TimeSpan.FromSeconds(1);
+
     public async Task OnConnectedAsync(ConnectionContext connection)
     {
         var transport = connection.Transport;
@@ -65,6 +69,10 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
             await _handler.OnConnectedAsync(session).ConfigureAwait(false);
             await RunAsync(session, protocolReader, protocolWriter, traffic).ConfigureAwait(false);
             closeReason = session.IsDraining ? ConnectionCloseReason.Shutdown : ConnectionCloseReason.Clean;
+            if (session.IsDraining)
+            {
+                await LingerAsync(input, connection.ConnectionClosed).ConfigureAwait(false);
+            }
         }
         catch (ProtocolException ex)
         {
@@ -149,7 +157,7 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
                     // Close() or a drain: every message already received has been handled (for a drain) and answered.
                     if (session.IsDraining)
                     {
-                        Log.ConnectionDrained(_logger, session.ConnectionId);
+                        Log.ConnectionDrained(_logger, session.ConnectionId, reader.ConsumedBytes, writer.WrittenMessages);
                     }
 
                     break;
@@ -201,6 +209,32 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
 
         traffic.Record(received);
         await writer.FlushAsync().ConfigureAwait(false);
+    }
+
+    // After a drain, before the close: a socket closed with unread input sends a reset, and a reset makes the peer's
+    // kernel drop what it has received and not yet handed to the peer, which can be the last responses, or the end of
+    // one. So the peer's further requests (which arrive as answers free its pipeline) are read and discarded until it
+    // closes its side or a short linger runs out, and the close finds no unread input. A peer that sends without limit
+    // and never stops can still get a reset (a client with a bounded pipeline, as clients have, cannot).
+    private static async Task LingerAsync(PipeReader input, CancellationToken closed)
+    {
+        using var linger = CancellationTokenSource.CreateLinkedTokenSource(closed);
+        linger.CancelAfter(DrainLinger);
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(linger.Token).ConfigureAwait(false);
+                input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ConnectionResetException or ConnectionAbortedException or IOException)
+        {
+        }
     }
 
     private async Task ReportProtocolErrorAsync(ProtocolSession<TOutbound> session, ProtocolException error)
