@@ -78,9 +78,11 @@ internal static class ReliabilityCommands
         var frameSize = new Option<SizeRange>("--frame-size") { Description = "Payload of the slow peers' frames (64k).", DefaultValueFactory = _ => new SizeRange(s_slow.FrameSize, s_slow.FrameSize), CustomParser = Commands.ParseSize };
         var normalSize = new Option<int>("--normal-size") { Description = "Payload bytes of the normal connections' echoes.", DefaultValueFactory = _ => s_slow.NormalPayloadSize };
         var duration = new Option<TimeSpan>("--duration", "-d") { Description = "The slow phase; a slow peer still open at its end is reported as not closed within it.", DefaultValueFactory = _ => s_slow.Duration, CustomParser = Commands.ParseDuration };
-        var writeTimeout = new Option<TimeSpan?>("--write-timeout") { Description = "Given to the framework server as --WriteTimeout (5s); off for none. The baseline has none.", DefaultValueFactory = _ => s_slow.WriteTimeout, CustomParser = ParseOptionalDuration };
-        var growth = new Option<double>("--max-growth-per-slow-mib") { Description = "The server's resident growth allowed per slow peer before it counts as unbounded.", DefaultValueFactory = _ => s_slow.MaxGrowthPerSlowMiB };
-        var command = new Command("slow-reader", "Slow peers that never read beside normal connections: server memory over time (peak, final), the normal connections' service, and when the server closes each slow peer.") { slow, normal, frameSize, normalSize, duration, writeTimeout, growth };
+        // Zero for none: System.CommandLine cannot bind a null from a custom parser to a nullable value type.
+        var writeTimeout = new Option<TimeSpan>("--write-timeout") { Description = "Given to the framework server as --WriteTimeout (5s); off for none. The baseline has none.", DefaultValueFactory = _ => s_slow.WriteTimeout ?? TimeSpan.Zero, CustomParser = ParseOptionalDuration };
+        var cooldown = new Option<TimeSpan>("--cooldown") { Description = "Wait after the slow phase before the final RSS, for buffer pools to trim (0s for none).", DefaultValueFactory = _ => s_slow.Cooldown, CustomParser = Commands.ParseDuration };
+        var growth = new Option<double>("--max-growth-per-slow-mib") { Description = "The server's resident growth allowed per slow peer, on top of 16 MiB, before it counts as unbounded.", DefaultValueFactory = _ => s_slow.MaxGrowthPerSlowMiB };
+        var command = new Command("slow-reader", "Slow peers that never read beside normal connections: server memory over time (peak, final), the normal connections' service, and when the server closes each slow peer.") { slow, normal, frameSize, normalSize, duration, writeTimeout, cooldown, growth };
         common.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -91,12 +93,13 @@ internal static class ReliabilityCommands
                 FrameSize = parse.GetValue(frameSize).Max,
                 NormalPayloadSize = parse.GetValue(normalSize),
                 Duration = parse.GetValue(duration),
-                WriteTimeout = parse.GetValue(writeTimeout),
+                WriteTimeout = parse.GetValue(writeTimeout) is { } timeout && timeout > TimeSpan.Zero ? timeout : null,
+                Cooldown = parse.GetValue(cooldown),
                 MaxGrowthPerSlowMiB = parse.GetValue(growth),
             };
-            if (options.SlowConnections < 1 || options.NormalConnections < 0 || options.FrameSize < 1 || options.Duration <= TimeSpan.Zero)
+            if (options.SlowConnections < 1 || options.NormalConnections < 0 || options.FrameSize < 1 || options.Duration <= TimeSpan.Zero || options.Cooldown < TimeSpan.Zero)
             {
-                return await FailAsync("--slow and --frame-size must be at least 1, --normal not negative, --duration positive.");
+                return await FailAsync("--slow and --frame-size must be at least 1, --normal not negative, --duration positive, --cooldown not negative.");
             }
 
             return await RunAsync(common.Read(parse), async (c, log, ct) =>
@@ -250,10 +253,10 @@ internal static class ReliabilityCommands
         return ExitCodes.CannotRun;
     }
 
-    private static TimeSpan? ParseOptionalDuration(ArgumentResult result)
+    private static TimeSpan ParseOptionalDuration(ArgumentResult result)
     {
         var text = result.Tokens.Single().Value.Trim();
-        return text is "off" or "none" or "0" ? null : Commands.ParseDuration(result);
+        return text is "off" or "none" or "0" ? TimeSpan.Zero : Commands.ParseDuration(result);
     }
 
     private static Dictionary<string, string>? ParseSettings(IEnumerable<string> settings, out string? problem)

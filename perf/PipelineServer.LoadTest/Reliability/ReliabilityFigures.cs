@@ -42,7 +42,7 @@ internal static class ReliabilityFigures
         {
             tables.Add(new FigureTable(
                 "Slow readers",
-                ["server", "write timeout", "slow / normal", "slow closed", "closed after s", "RSS start MiB", "RSS peak MiB", "RSS final MiB", "bounded", "normal req/s", "normal p99 ms", "normal max ms", "errors"],
+                ["server", "write timeout", "slow / normal", "slow closed", "closed after s", "RSS start MiB", "RSS peak MiB", "RSS after MiB", "RSS final MiB", "bounded", "normal req/s", "normal p99 ms", "normal max ms", "errors"],
                 [.. results.SlowReader.Select(static r => new[]
                 {
                     r.Server,
@@ -52,7 +52,8 @@ internal static class ReliabilityFigures
                     r.FirstCloseSeconds is { } first ? $"{N(first, "0.00")}–{N(r.LastCloseSeconds ?? first, "0.00")}" : "-",
                     MiB(r.Start.RssBytes),
                     MiB(r.PeakRssBytes),
-                    MiB(r.Final.RssBytes),
+                    MiB(r.Released.RssBytes),
+                    MiB(r.Final.RssBytes) + $" (+{N(r.CooldownSeconds, "0")} s)",
                     r.Bounded ? "yes" : "NO",
                     N(r.Normal.RequestsPerSecond, "N0"),
                     N(r.Normal.P99Micros / 1000, "0.00"),

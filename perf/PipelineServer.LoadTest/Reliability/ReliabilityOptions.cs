@@ -49,11 +49,20 @@ internal sealed record SlowReaderOptions
 
     public TimeSpan SampleInterval { get; init; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>A wait after the slow phase before the final figure, for buffer pools to trim what the slow peers used.</summary>
+    public TimeSpan Cooldown { get; init; } = TimeSpan.FromSeconds(25);
+
     /// <summary>
     /// The server's resident growth allowed per slow connection. Kestrel pauses a connection's input at 1 MiB and its
     /// output at 64 KiB, so a bounded server stays well under this; an unbounded one passes it within seconds.
     /// </summary>
     public double MaxGrowthPerSlowMiB { get; init; } = 4;
+
+    /// <summary>
+    /// Growth allowed whatever the number of slow peers: the normal connections' traffic alone grows the collector's
+    /// gen0 budget and the buffer pool by about 10 MiB.
+    /// </summary>
+    public double BaseGrowthMiB { get; init; } = 16;
 }
 
 internal sealed record ChurnOptions

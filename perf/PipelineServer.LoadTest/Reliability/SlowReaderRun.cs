@@ -62,10 +62,19 @@ internal static class SlowReaderRun
         var closed = slow.Count(static p => p.ClosedAfter is not null);
         log($"{closed} of {slow.Count} slow peers closed by the server");
         await server.WaitForFdsAsync(fds => fds <= start.Fds, TimeSpan.FromSeconds(15), cancellationToken);
-        var final = await server.SettleAsync(common.Settle);
+        var released = await server.SettleAsync(common.Settle);
+        var final = released;
+        if (options.Cooldown > TimeSpan.Zero)
+        {
+            // Buffer pools keep freed blocks for a trim interval or two (the framework's trims every 10 s, keeping what the
+            // last interval's busiest moment needed): what the server gives back with time, not just at once.
+            log($"slow peers gone: RSS {released.RssBytes / 1048576.0:0.0} MiB; cooling down for {options.Cooldown.TotalSeconds:0} s");
+            await Task.Delay(options.Cooldown, cancellationToken);
+            final = await server.SettleAsync(common.Settle);
+        }
 
         var peak = samples.MaxBy(static s => s.RssBytes)!;
-        var bound = options.SlowConnections * options.MaxGrowthPerSlowMiB * 1048576;
+        var bound = (options.BaseGrowthMiB + (options.SlowConnections * options.MaxGrowthPerSlowMiB)) * 1048576;
         var closeTimes = slow.Where(static p => p.ClosedAfter is not null).Select(static p => p.ClosedAfter!.Value.TotalSeconds).ToList();
         return new SlowReaderResult
         {
@@ -82,6 +91,8 @@ internal static class SlowReaderRun
             PeakFds = samples.Max(static s => s.Fds),
             PeakThreads = samples.Max(static s => s.Threads),
             AtEnd = during,
+            Released = released,
+            CooldownSeconds = options.Cooldown.TotalSeconds,
             Final = final,
             PeakGrowthBytes = peak.RssBytes - start.RssBytes,
             AllowedGrowthBytes = (long)bound,
@@ -224,7 +235,12 @@ internal sealed record SlowReaderResult
     /// <summary>At the end of the slow phase, peers still connected, nothing collected (the managed heap as it was).</summary>
     public required ServerSnapshot AtEnd { get; init; }
 
-    /// <summary>After the slow phase, every slow peer gone and a settle.</summary>
+    /// <summary>Right after the slow phase, every slow peer gone, settled.</summary>
+    public required ServerSnapshot Released { get; init; }
+
+    public required double CooldownSeconds { get; init; }
+
+    /// <summary>After the cooldown that followed, settled.</summary>
     public required ServerSnapshot Final { get; init; }
 
     public required long PeakGrowthBytes { get; init; }
