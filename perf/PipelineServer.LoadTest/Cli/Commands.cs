@@ -24,6 +24,8 @@ internal static class Commands
             root.Subcommands.Add(BuildScenarioCommand(scenario));
         }
 
+        root.Subcommands.Add(Reliability.ReliabilityCommands.Build());
+
         return root;
     }
 
@@ -256,7 +258,7 @@ internal static class Commands
         return null;
     }
 
-    private static SizeRange ParseSize(ArgumentResult result)
+    internal static SizeRange ParseSize(ArgumentResult result)
     {
         try
         {
@@ -269,7 +271,7 @@ internal static class Commands
         }
     }
 
-    private static TimeSpan ParseDuration(ArgumentResult result)
+    internal static TimeSpan ParseDuration(ArgumentResult result)
     {
         var text = result.Tokens.Single().Value.Trim();
         double Number(string s) => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);

@@ -60,6 +60,12 @@ internal static class ExitCodes
 
     /// <summary>A run completed no requests at all.</summary>
     public const int NoRequests = 3;
+
+    /// <summary>
+    /// A reliability check failed: a connection errored or was not served, a slow peer was not closed despite a write
+    /// timeout, the server grew past its bound, or its descriptors did not come back.
+    /// </summary>
+    public const int CheckFailed = 4;
 }
 
 /// <summary>A reason the load cannot run, reported as one line without a stack trace.</summary>

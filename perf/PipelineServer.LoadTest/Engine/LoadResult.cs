@@ -39,8 +39,19 @@ internal sealed class LoadResult
     public double MaxMicros => Latency.TotalCount == 0 ? 0 : Latency.GetMaxValue() / 1000.0;
 }
 
-/// <summary>An embedded server's use of the machine during a run: CPU, allocations and collections.</summary>
-internal sealed record ServerUsage(double CpuSeconds, long AllocatedBytes, int Gen0, int Gen1, int Gen2);
+/// <summary>
+/// An embedded server's use of the machine during a run: CPU, allocations and collections; and its managed heap when
+/// asked (live bytes, the pinned object heap where transports keep their buffer blocks, memory the GC has committed).
+/// </summary>
+internal sealed record ServerUsage(
+    double CpuSeconds,
+    long AllocatedBytes,
+    int Gen0,
+    int Gen1,
+    int Gen2,
+    long ManagedHeapBytes = 0,
+    long PinnedHeapBytes = 0,
+    long GcCommittedBytes = 0);
 
 /// <summary>One progress report, about once a second.</summary>
 internal readonly record struct ProgressSnapshot(

@@ -26,6 +26,9 @@ internal sealed class EmbeddedServer : IAsyncDisposable
 
     public string Kind { get; }
 
+    /// <summary>The server process, for reading its resident set, descriptors and threads from <c>/proc</c>.</summary>
+    public int ProcessId => _process.Id;
+
     public EndPoint EndPoint { get; }
 
     public static async Task<EmbeddedServer> StartAsync(LoadOptions options, string kind, CancellationToken cancellationToken)
@@ -100,9 +103,14 @@ internal sealed class EmbeddedServer : IAsyncDisposable
         }
     }
 
-    public async Task<ServerUsage> GetUsageAsync()
+    public Task<ServerUsage> GetUsageAsync() => RequestUsageAsync(ServeCommand.StatsCommand);
+
+    /// <summary>Has the server run a full compacting collection (decommitting what it frees), then reports its usage.</summary>
+    public Task<ServerUsage> CollectAsync() => RequestUsageAsync(ServeCommand.CollectCommand);
+
+    private async Task<ServerUsage> RequestUsageAsync(string command)
     {
-        await _process.StandardInput.WriteLineAsync(ServeCommand.StatsCommand);
+        await _process.StandardInput.WriteLineAsync(command);
         await _process.StandardInput.FlushAsync();
         while (true)
         {

@@ -10,7 +10,8 @@ namespace PipelineServer.LoadTest.Servers;
 
 /// <summary>
 /// The child side of <see cref="EmbeddedServer"/>: starts a scenario's server, prints READY with its URL, then answers
-/// STATS with its CPU time, allocations and collections until EXIT (or the end of its input).
+/// STATS with its CPU time, allocations, collections and managed heap, and GC with the same after a full compacting
+/// collection, until EXIT (or the end of its input).
 /// </summary>
 internal static class ServeCommand
 {
@@ -18,7 +19,11 @@ internal static class ServeCommand
     public const string ReadyPrefix = "READY ";
     public const string StatsPrefix = "STATS ";
     public const string StatsCommand = "STATS";
+    public const string CollectCommand = "GC";
     public const string ExitCommand = "EXIT";
+
+    // The pinned object heap's index in GCMemoryInfo.GenerationInfo: gen0, gen1, gen2, large, pinned.
+    private const int PinnedHeapGeneration = 4;
 
     public static async Task<int> RunAsync(ILoadScenario scenario, LoadOptions options)
     {
@@ -33,15 +38,16 @@ internal static class ServeCommand
             {
                 if (command == StatsCommand)
                 {
-                    var process = Process.GetCurrentProcess();
-                    var usage = new ServerUsage(
-                        process.TotalProcessorTime.TotalSeconds,
-                        GC.GetTotalAllocatedBytes(precise: true),
-                        GC.CollectionCount(0),
-                        GC.CollectionCount(1),
-                        GC.CollectionCount(2));
-                    Console.Out.WriteLine(StatsPrefix + JsonSerializer.Serialize(usage));
-                    Console.Out.Flush();
+                    WriteUsage();
+                }
+                else if (command == CollectCommand)
+                {
+                    // Aggressive: compacting, and free regions are decommitted too, so the process's resident set
+                    // afterwards is live memory plus the runtime's fixed costs (what the idle and churn runs compare).
+                    GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                    GC.WaitForPendingFinalizers();
+                    GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                    WriteUsage();
                 }
                 else if (command == ExitCommand)
                 {
@@ -55,5 +61,23 @@ internal static class ServeCommand
         }
 
         return 0;
+    }
+
+    private static void WriteUsage()
+    {
+        var process = Process.GetCurrentProcess();
+        var memory = GC.GetGCMemoryInfo(GCKind.Any);
+        var generations = memory.GenerationInfo;
+        var usage = new ServerUsage(
+            process.TotalProcessorTime.TotalSeconds,
+            GC.GetTotalAllocatedBytes(precise: true),
+            GC.CollectionCount(0),
+            GC.CollectionCount(1),
+            GC.CollectionCount(2),
+            GC.GetTotalMemory(forceFullCollection: false),
+            generations.Length > PinnedHeapGeneration ? generations[PinnedHeapGeneration].SizeAfterBytes : 0,
+            memory.TotalCommittedBytes);
+        Console.Out.WriteLine(StatsPrefix + JsonSerializer.Serialize(usage));
+        Console.Out.Flush();
     }
 }

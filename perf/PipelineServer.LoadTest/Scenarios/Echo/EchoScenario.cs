@@ -34,9 +34,16 @@ internal sealed class EchoScenario : LoadScenario<ReadOnlySequence<byte>, ReadOn
             case "framework":
             {
                 var maxFrame = Math.Max(EchoProtocol.DefaultMaxFrameLength, options.Size.Max + EchoProtocol.HeaderLength);
-                var host = EchoServerHost.Create(
-                    ["--Url", "tcp://127.0.0.1:0", "--MaxFrameLength", maxFrame.ToString(System.Globalization.CultureInfo.InvariantCulture)],
-                    static builder => builder.Logging.SetMinimumLevel(LogLevel.Warning));
+                // Anything else the harness was given (the reliability runs' --server-setting) is the sample's own
+                // configuration, as on its command line: --IdleTimeout 00:01:00, --WriteTimeout 00:00:05.
+                List<string> arguments = ["--Url", "tcp://127.0.0.1:0", "--MaxFrameLength", maxFrame.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+                foreach (var (name, value) in options.Extra)
+                {
+                    arguments.Add("--" + name);
+                    arguments.Add(value);
+                }
+
+                var host = EchoServerHost.Create([.. arguments], static builder => builder.Logging.SetMinimumLevel(LogLevel.Warning));
                 await host.StartAsync(cancellationToken);
                 var endPoint = host.Services.GetRequiredService<PipelineServerEndpoints>()[0].EndPoint!;
                 return new RunningServer(endPoint, async () =>
