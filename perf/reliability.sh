@@ -5,7 +5,6 @@
 #
 #   perf/reliability.sh                  # all three runs for both servers; JSON in artifacts/reliability/, a summary table
 #   perf/reliability.sh --docs           # the same, then rewrite the figures block of docs/reliability.md
-#                                        # (docs/reliability-figures.md when that does not exist)
 #   perf/reliability.sh --docs-only      # rewrite the figures block from the JSON already in artifacts/reliability/
 #   CONNECTIONS=2000 CHURN_DURATION=10s SERVERS=framework perf/reliability.sh    # a quicker look
 #
@@ -34,7 +33,6 @@ harness_dll=perf/PipelineServer.LoadTest/bin/Release/net10.0/PipelineServer.Load
 harness() { dotnet "$harness_dll" "$@"; }
 
 docs=docs/reliability.md
-[ -f "$docs" ] || docs=docs/reliability-figures.md
 
 if [ "$mode" != docs-only ]; then
     # The harness holds one descriptor per client connection and the server one per accepted connection, each in its
@@ -84,7 +82,7 @@ note="$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2> /dev/null || 
 if [ "$mode" = run ]; then
     harness reliability summary --dir "$OUT"
 else
-    [ -f "$harness_dll" ] || dotnet build perf/PipelineServer.LoadTest -c Release -v quiet -nologo > /dev/null
+    dotnet build perf/PipelineServer.LoadTest -c Release -v quiet -nologo > /dev/null
     harness reliability summary --dir "$OUT" --markdown "$docs" --note "$note"
 fi
 
