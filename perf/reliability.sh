@@ -75,6 +75,13 @@ if [ "$mode" != docs-only ]; then
     for server in $SERVERS; do
         run "churn-$server" churn --server "$server" --duration "$CHURN_DURATION"
     done
+
+    # The pass/fail figures of docs/reliability.md: SIGTERM under load (0 lost), the file-descriptor limit, hostile input.
+    echo
+    echo "== faults, shutdown and hostile input (tests/PipelineServer.Tests/Reliability)"
+    if ! dotnet test tests/PipelineServer.Tests -c Release --nologo -v quiet --filter "FullyQualifiedName~PipelineServer.Tests.Reliability" 2>&1 | tail -n 3; then
+        failed+=("reliability-tests")
+    fi
 fi
 
 echo
