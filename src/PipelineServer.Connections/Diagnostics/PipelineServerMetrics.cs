@@ -21,7 +21,7 @@ internal sealed class PipelineServerMetrics
     {
         ActiveConnections = meter.CreateUpDownCounter<long>("pipelineserver.active_connections", "{connection}", "Connections currently running a protocol.");
         OpenedConnections = meter.CreateCounter<long>("pipelineserver.opened_connections", "{connection}", "Connections that started running a protocol.");
-        RejectedConnections = meter.CreateCounter<long>("pipelineserver.rejected_connections", "{connection}", "Connections refused by connection middleware before the protocol ran (per-IP limit, PROXY header, ...). Kestrel's global limit is counted by kestrel.rejected_connections.");
+        RejectedConnections = meter.CreateCounter<long>("pipelineserver.rejected_connections", "{connection}", "Connections refused before the protocol ran (per-IP limit, PROXY header, file-descriptor budget, ...). Kestrel's global limit is counted by kestrel.rejected_connections.");
         ClosedConnections = meter.CreateCounter<long>("pipelineserver.closed_connections", "{connection}", "Connections that ended, by reason.");
         ConnectionDuration = meter.CreateHistogram<double>("pipelineserver.connection.duration", "s", "How long connections ran the protocol.");
         ReceivedMessages = meter.CreateCounter<long>("pipelineserver.received_messages", "{message}", "Messages parsed from connections and handed to handlers.");

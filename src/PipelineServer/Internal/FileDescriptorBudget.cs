@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using PipelineServer.Diagnostics;
 
 namespace PipelineServer.Internal;
 
@@ -13,22 +14,28 @@ namespace PipelineServer.Internal;
 // as the limit lasts), and the runtime can fail fatally when it cannot open a file it needs (seen here: "Out of memory."
 // and an abort, in 3 runs of 3 with 500 connections under `ulimit -n 400`).
 //
-// Two bounds, both from the soft limit (`ulimit -n`) less the descriptors open at start:
-// - Hard: the socket listeners stop accepting while this many accepted sockets are still open (GatedListenerFactory);
+// Two bounds on open accepted sockets, both from the soft limit (`ulimit -n`) less the descriptors open at start,
+// applied by the socket listeners (GatedListenerFactory):
+// - Soft: a connection accepted over it is closed at once (counted as rejected, reason "file_descriptors"), so a storm
+//   costs each extra peer a closed connection. Not applied when the app sets Kestrel's MaxConcurrentConnections, which
+//   then does the same. (Done here rather than by setting MaxConcurrentConnections, which costs every connection
+//   Kestrel's limit middleware: about 0.3 KB each, measured at 10,000 idle connections.)
+// - Hard, a little higher: accepting waits while this many are open, so sockets being closed cannot pile up past it;
 //   peers wait in the listen backlog. A reserve stays for the runtime, files and outbound connections.
-// - Soft: Kestrel's MaxConcurrentConnections, a little lower, unless the app set it: Kestrel accepts a connection over
-//   it and closes it at once, so a storm costs each extra peer a closed connection. The gap between the two bounds is
-//   room for those short-lived sockets, which Kestrel accepts faster than it closes them.
 // Linux only (the limits are read from /proc): elsewhere nothing is changed.
 internal sealed class FileDescriptorBudget : IPostConfigureOptions<KestrelServerOptions>
 {
     private readonly ILogger _logger;
+    private readonly PipelineServerMetrics? _metrics;
     private long _accepted;
     private TaskCompletionSource? _room;
+    private bool _softLimitApplies = true;
+    private int _rejecting;
 
-    public FileDescriptorBudget(ILoggerFactory loggerFactory)
+    public FileDescriptorBudget(ILoggerFactory loggerFactory, IServiceProvider services)
         : this(loggerFactory, OperatingSystem.IsLinux() ? ReadSoftLimit() : null, OperatingSystem.IsLinux() ? CountOpen() : null)
     {
+        _metrics = PipelineServerMetrics.Get(services);
     }
 
     internal FileDescriptorBudget(ILoggerFactory loggerFactory, long? softLimit, long? open)
@@ -49,17 +56,32 @@ internal sealed class FileDescriptorBudget : IPostConfigureOptions<KestrelServer
     // Open accepted sockets at which the listeners stop accepting.
     public long HardLimit { get; }
 
-    // Kestrel's MaxConcurrentConnections, when the app leaves it unset.
+    // Open accepted sockets over which a new one is closed at once (unless the app set MaxConcurrentConnections).
     public long SoftLimit { get; }
 
     public long Accepted => Volatile.Read(ref _accepted);
 
-    public void PostConfigure(string? name, KestrelServerOptions options)
+    // Kestrel's own limit, when the app sets one, replaces the soft limit.
+    public void PostConfigure(string? name, KestrelServerOptions options) =>
+        _softLimitApplies = options.Limits.MaxConcurrentConnections is null;
+
+    // Called for each accepted socket, already counted: true when it must be closed at once.
+    internal bool Reject()
     {
-        if (options.Limits.MaxConcurrentConnections is null && SoftLimit != long.MaxValue)
+        if (!_softLimitApplies || Volatile.Read(ref _accepted) <= SoftLimit)
         {
-            options.Limits.MaxConcurrentConnections = SoftLimit;
+            Volatile.Write(ref _rejecting, 0);
+            return false;
         }
+
+        _metrics?.Rejected("file_descriptors");
+        if (Interlocked.Exchange(ref _rejecting, 1) == 0)
+        {
+            // Once per storm, not once per connection.
+            HostingLog.ConnectionsRejectedAtFileDescriptorLimit(_logger, SoftLimit);
+        }
+
+        return true;
     }
 
     internal static (long Hard, long Soft)? Compute(long? softLimit, long? open)
@@ -179,15 +201,25 @@ internal sealed class GatedListenerFactory(IConnectionListenerFactory inner, Fil
 
         public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
         {
-            await budget.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
-            var connection = await inner.AcceptAsync(cancellationToken).ConfigureAwait(false);
-            if (connection is null)
+            while (true)
             {
-                return null;
-            }
+                await budget.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+                var connection = await inner.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                if (connection is null)
+                {
+                    return null;
+                }
 
-            budget.OnAccepted();
-            return new CountedConnection(connection, budget);
+                budget.OnAccepted();
+                var counted = new CountedConnection(connection, budget);
+                if (!budget.Reject())
+                {
+                    return counted;
+                }
+
+                // Closed before Kestrel sees it: the peer gets a closed connection, the server keeps its descriptors.
+                await counted.DisposeAsync().ConfigureAwait(false);
+            }
         }
 
         public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => inner.UnbindAsync(cancellationToken);

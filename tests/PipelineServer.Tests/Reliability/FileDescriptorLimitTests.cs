@@ -44,6 +44,7 @@ public partial class FileDescriptorLimitTests
             Assert.Equal(maxConnections, served);
             Assert.Equal(300, closed);
             Assert.False(server.HasExited, server.Log);
+            await server.WaitForLineAsync(static line => line.Contains("Closing new connections", StringComparison.Ordinal));
         }
         finally
         {
@@ -110,8 +111,8 @@ public partial class FileDescriptorLimitTests
     {
         var line = await server.WaitForLineAsync(static line => Budget().IsMatch(line));
         var match = Budget().Match(line);
-        return (long.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture),
-            long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        return (long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture),
+            long.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
     }
 
     private static async Task<Socket> ConnectAsync(SampleProcess server)
@@ -164,7 +165,7 @@ public partial class FileDescriptorLimitTests
         }
     }
 
-    [GeneratedRegex(@"accepting pauses at (\d+) open connections, and Kestrel's MaxConcurrentConnections defaults to (\d+)")]
+    [GeneratedRegex(@"connections over (\d+) are closed at once unless Kestrel's MaxConcurrentConnections is set, and accepting pauses at (\d+) open connections")]
     private static partial Regex Budget();
 }
 
