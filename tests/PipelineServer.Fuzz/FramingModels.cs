@@ -67,7 +67,7 @@ internal static class FramingModels
                 }
             }
 
-            if (start < 0 || start + length > limit)
+            if (start < 0 || start + length > limit || MayStillBeOutdone(config.Delimiters, rest, start, length))
             {
                 outcome.Rejected = true;
                 break;
@@ -78,6 +78,24 @@ internal static class FramingModels
         }
 
         return outcome;
+    }
+
+    // At the end of the stream, a delimiter that would win (earlier, or as early and longer) may be cut off: the reader
+    // cannot know the stream ends there, so it waits, and the stream is truncated.
+    private static bool MayStillBeOutdone(byte[][] delimiters, ReadOnlySpan<byte> rest, int start, int length)
+    {
+        foreach (var delimiter in delimiters)
+        {
+            for (var s = Math.Max(0, rest.Length - delimiter.Length + 1); s <= start; s++)
+            {
+                if ((s < start || delimiter.Length > length) && delimiter.AsSpan().StartsWith(rest[s..]))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     public static ReadOutcome FixedLength(int frameLength, ReadOnlySpan<byte> stream, int limit)
