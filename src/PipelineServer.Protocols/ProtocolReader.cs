@@ -22,7 +22,8 @@ namespace PipelineServer.Protocols;
 /// <b>Limits.</b> A codec that knows a message's size from its header rejects it as soon as the header is read. Beyond
 /// that, this reader never holds more than <see cref="MaxMessageSize"/> unparsed bytes: when that many are buffered and
 /// the codec still cannot produce a message, it throws <see cref="ProtocolException"/> with
-/// <see cref="ProtocolErrorKind.MessageTooLarge"/> instead of waiting for more.
+/// <see cref="ProtocolErrorKind.MessageTooLarge"/> instead of waiting for more. A message the codec does produce is
+/// held to the same limit, so whether a message is accepted never depends on how its bytes were split into reads.
 /// </para>
 /// <para>
 /// <b>End of stream.</b> When the pipe completes on a message boundary the read result has
@@ -261,6 +262,14 @@ public sealed class ProtocolReader
             if (consumed.Equals(remaining.Start))
             {
                 ThrowHelper.ThrowInvalidOperationException_NothingConsumed(reader);
+            }
+
+            // The limit holds for every message, not only for one still being buffered: without this check a message
+            // over it was rejected when it trickled in and returned when it arrived in one read.
+            var length = remaining.Slice(remaining.Start, consumed).Length;
+            if (length > _maxMessageSize)
+            {
+                ThrowHelper.ThrowMessageTooLarge(length, _maxMessageSize);
             }
 
             _consumed = consumed;

@@ -105,6 +105,39 @@ public class ProtocolReaderTests
         Assert.Equal("101 bytes were received without a complete message; the maximum message size is 100 bytes.", ex.Message);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(20)]
+    public void RejectsAMessageOverTheLimitHoweverItArrives(int chunk)
+    {
+        // Found by fuzzing (tests/PipelineServer.Fuzz): a 14-byte frame under a 10-byte limit was rejected when it
+        // trickled in but returned when it arrived in one read, because only a codec waiting for more was checked.
+        using var embedded = new EmbeddedMessageReader<ReadOnlySequence<byte>>(s_frames, maxMessageSize: 10);
+        var frame = Frame(1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
+
+        var ex = Assert.Throws<ProtocolException>(() =>
+        {
+            for (var offset = 0; offset < frame.Length; offset += chunk)
+            {
+                embedded.WriteInbound(frame.AsSpan(offset, Math.Min(chunk, frame.Length - offset)));
+                Assert.False(embedded.TryRead(static f => f.ToArray(), out _));
+            }
+        });
+
+        Assert.Equal(ProtocolErrorKind.MessageTooLarge, ex.Kind);
+    }
+
+    [Fact]
+    public void AcceptsAMessageOfExactlyTheLimit()
+    {
+        using var embedded = new EmbeddedMessageReader<ReadOnlySequence<byte>>(s_frames, maxMessageSize: 10);
+
+        embedded.WriteInbound(Concat(Frame(1, 2, 3, 4, 5, 6), Frame(7, 8, 9, 10, 11, 12)));
+
+        Assert.Equal([[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]], embedded.ReadAll(static f => f.ToArray()));
+    }
+
     [Fact]
     public void CountsOnlyUnconsumedBytesTowardsTheLimit()
     {

@@ -10,7 +10,10 @@ namespace PipelineServer.Protocols.Framing;
 /// <remarks>
 /// <para>
 /// With several delimiters, the one that gives the shortest frame wins; where two match at the same place, the longer
-/// one wins (so with <c>\r\n</c> and <c>\n</c>, <c>"a\r\n"</c> is the frame <c>"a"</c>).
+/// one wins (so with <c>\r\n</c> and <c>\n</c>, <c>"a\r\n"</c> is the frame <c>"a"</c>). A frame is not cut while the
+/// bytes at the end of the buffer may still grow into a delimiter that would win: with <c>\r\n</c> and <c>\r</c>,
+/// <c>"a\r"</c> waits for the next byte. So the frames never depend on how the stream was split into reads, and a
+/// stream that ends just there is truncated, not ended by the shorter delimiter.
 /// </para>
 /// <para>
 /// <see cref="MaxFrameLength"/> bounds the bytes one frame occupies on the wire, delimiter included. The reader fails
@@ -21,6 +24,7 @@ namespace PipelineServer.Protocols.Framing;
 public sealed class DelimiterFrameReader : IMessageReader<ReadOnlySequence<byte>>
 {
     private readonly byte[][] _delimiters;
+    private readonly int _longestDelimiter;
 
     /// <summary>Creates a reader for frames ended by one delimiter.</summary>
     /// <param name="delimiter">The delimiter; not empty.</param>
@@ -48,6 +52,11 @@ public sealed class DelimiterFrameReader : IMessageReader<ReadOnlySequence<byte>
         }
 
         _delimiters = delimiters;
+        foreach (var delimiter in delimiters)
+        {
+            _longestDelimiter = Math.Max(_longestDelimiter, delimiter.Length);
+        }
+
         StripDelimiter = stripDelimiter;
         MaxFrameLength = maxFrameLength;
     }
@@ -111,6 +120,13 @@ public sealed class DelimiterFrameReader : IMessageReader<ReadOnlySequence<byte>
             return false;
         }
 
+        // Only a delimiter that starts within the last few bytes can still be arriving; one delimiter never can.
+        if (_delimiters.Length > 1 && input.Length - best < _longestDelimiter && MayStillBeOutdone(input, best, bestLength))
+        {
+            message = default;
+            return false;
+        }
+
         var frameEnd = best + bestLength;
         if (frameEnd > MaxFrameLength)
         {
@@ -122,6 +138,29 @@ public sealed class DelimiterFrameReader : IMessageReader<ReadOnlySequence<byte>
         consumed = end;
         examined = end;
         return true;
+    }
+
+    // Whether the buffer ends with the start of a delimiter that would beat the match at `best`: one that starts
+    // earlier, or at the same byte and is longer. Found by fuzzing: deciding early made "a\r" + "\n" two frames ("a"
+    // and an empty one) where "a\r\n" in one read is one.
+    private bool MayStillBeOutdone(in ReadOnlySequence<byte> input, long best, int bestLength)
+    {
+        var tailStart = Math.Max(0, input.Length - _longestDelimiter + 1);
+        var tailLength = (int)(input.Length - tailStart);
+        Span<byte> tail = tailLength <= 64 ? stackalloc byte[tailLength] : new byte[tailLength];
+        input.Slice(tailStart).CopyTo(tail);
+        foreach (var delimiter in _delimiters)
+        {
+            for (var start = Math.Max(tailStart, input.Length - delimiter.Length + 1); start <= best; start++)
+            {
+                if ((start < best || delimiter.Length > bestLength) && delimiter.AsSpan().StartsWith(tail[(int)(start - tailStart)..]))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     private static long IndexOf(in ReadOnlySequence<byte> input, byte[] delimiter, long limit)

@@ -27,6 +27,13 @@ internal static class ThrowHelper
         new(ProtocolErrorKind.MessageTooLarge, $"{buffered} bytes were received without a complete message; the maximum message size is {maxMessageSize} bytes.");
 
     [DoesNotReturn]
+    public static void ThrowMessageTooLarge(long length, int maxMessageSize) => throw CreateMessageTooLarge(length, maxMessageSize);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ProtocolException CreateMessageTooLarge(long length, int maxMessageSize) =>
+        new(ProtocolErrorKind.MessageTooLarge, $"A message of {length} bytes exceeds the maximum message size of {maxMessageSize} bytes.");
+
+    [DoesNotReturn]
     public static void ThrowTruncated(long buffered) => throw CreateTruncated(buffered);
 
     [MethodImpl(MethodImplOptions.NoInlining)]

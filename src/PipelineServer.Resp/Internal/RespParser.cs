@@ -184,7 +184,14 @@ internal static class RespParser
 
         if (type == RespType.Attribute)
         {
-            // An attribute describes the value that follows it; the two are one reply.
+            // An attribute describes the value that follows it; the two are one reply. That value may not be another
+            // attribute: a chain of them would recurse once per link at the same depth, so MaxDepth would not stop a
+            // few kilobytes of "|0\r\n" from overflowing the stack.
+            if (reader.TryPeek(out var next) && next == (byte)RespType.Attribute)
+            {
+                throw AttributeOfAttribute();
+            }
+
             return TrySkipValue(ref reader, limits, depth, out type);
         }
 
@@ -314,6 +321,8 @@ internal static class RespParser
         reader.TryRead(out var lf);
         return cr == (byte)'\r' && lf == (byte)'\n' ? true : throw Malformed($"missing CRLF {where}");
     }
+
+    public static ProtocolException AttributeOfAttribute() => Malformed("an attribute must describe a value, not another attribute");
 
     public static ProtocolException Malformed(string reason) => new(ProtocolErrorKind.Malformed, "RESP protocol error: " + reason);
 

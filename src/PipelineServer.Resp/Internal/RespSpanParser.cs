@@ -110,7 +110,18 @@ internal static class RespSpanParser
                     }
                 }
 
-                return type != RespType.Attribute || TrySkipValue(span, ref position, limits, depth, out type);
+                if (type != RespType.Attribute)
+                {
+                    return true;
+                }
+
+                // As in RespParser: an attribute must describe a value, or chains of them would recurse without limit.
+                if (position < span.Length && span[position] == (byte)RespType.Attribute)
+                {
+                    throw RespParser.AttributeOfAttribute();
+                }
+
+                return TrySkipValue(span, ref position, limits, depth, out type);
             }
 
             default:

@@ -147,6 +147,15 @@ internal static class ProxyProtocolParser
             return ProxyParseStatus.NeedMoreData;
         }
 
+        // The same rule as for a line still arriving, or the decision would depend on how the line was split: an
+        // UNKNOWN line, whose fields are not parsed, was accepted with a stray LF or NUL when it came in one read and
+        // rejected when it came byte by byte.
+        if (line[..end].IndexOfAny((byte)'\r', (byte)'\n', (byte)0) >= 0)
+        {
+            error = "a version 1 header with a stray line break";
+            return ProxyParseStatus.Invalid;
+        }
+
         var fields = line[V1Prefix.Length..end];
         Span<Range> parts = stackalloc Range[6];
         var count = Split(fields, parts);

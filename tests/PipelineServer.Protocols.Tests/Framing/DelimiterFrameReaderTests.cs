@@ -38,7 +38,33 @@ public class DelimiterFrameReaderTests
     {
         var reader = DelimiterFrameReader.Create([Ascii("\r"), Ascii("\r\n")]);
 
-        Frames.AssertSegmentationInvariant(reader, Ascii("a\r\nb\r"), [Ascii("a"), Ascii("b")]);
+        Frames.AssertSegmentationInvariant(reader, Ascii("a\r\nb\rc\r\n"), [Ascii("a"), Ascii("b"), Ascii("c")]);
+    }
+
+    [Fact]
+    public void WaitsWhileTheBufferMayEndInsideALongerDelimiter()
+    {
+        // Found by fuzzing (tests/PipelineServer.Fuzz): "a\r" was cut at the "\r" at once, so "a\r" then "\n" gave the
+        // frames "a" and "" where "a\r\n" in one read gave "a".
+        var reader = DelimiterFrameReader.Create([Ascii("\r\n"), Ascii("\r"), Ascii("\n")]);
+        var stream = Ascii("a\r\nb\rc\nd\r\r\n");
+        byte[][] expected = [Ascii("a"), Ascii("b"), Ascii("c"), Ascii("d"), []];
+
+        Frames.AssertSegmentationInvariant(reader, stream, expected);
+        Assert.Equal(expected, StreamByteByByte(reader, stream));
+    }
+
+    [Fact]
+    public void AStreamThatEndsWhereALongerDelimiterMayFollowIsTruncated()
+    {
+        using var embedded = new EmbeddedMessageReader<ReadOnlySequence<byte>>(DelimiterFrameReader.Create([Ascii("\r\n"), Ascii("\r")]));
+
+        embedded.WriteInbound(Ascii("a\r"));
+        Assert.False(embedded.TryRead(static f => f.ToArray(), out _));
+        embedded.CompleteInbound();
+
+        var error = Assert.Throws<ProtocolException>(() => embedded.TryRead(static f => f.ToArray(), out _));
+        Assert.Equal(ProtocolErrorKind.Truncated, error.Kind);
     }
 
     [Fact]

@@ -168,6 +168,8 @@ public class RespCodecTests
         { "bad big number", "(12x\r\n", ProtocolErrorKind.Malformed },
         { "bad verbatim", "=3\r\nabc\r\n", ProtocolErrorKind.Malformed },
         { "nesting bomb", string.Concat(Enumerable.Repeat("*1\r\n", 100)), ProtocolErrorKind.Malformed },
+        { "attribute of an attribute", "|0\r\n|0\r\n+x\r\n", ProtocolErrorKind.Malformed },
+        { "attribute chain", string.Concat(Enumerable.Repeat("|0\r\n", 100_000)) + "+x\r\n", ProtocolErrorKind.Malformed },
         { "huge announced array", "*99999999999\r\n", ProtocolErrorKind.MessageTooLarge },
         { "huge announced bulk", "$99999999999\r\n", ProtocolErrorKind.MessageTooLarge },
         { "endless line", "+" + new string('a', 70_000), ProtocolErrorKind.MessageTooLarge },
@@ -183,6 +185,24 @@ public class RespCodecTests
         SequencePosition consumed = sequence.Start, examined = sequence.End;
         var error = Assert.Throws<ProtocolException>(() => reader.TryParseMessage(sequence, ref consumed, ref examined, out _));
         Assert.Equal(kind, error.Kind);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(4096)]
+    public void AChainOfAttributesIsAProtocolErrorNotAStackOverflow(int segmentSize)
+    {
+        // Found while fuzzing RespValueReader: each "|0\r\n" recursed once at the same depth, so about 80 KB of them
+        // overflowed the stack and killed the process, whatever MaxDepth said.
+        var chain = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("|0\r\n", 100_000)) + "+x\r\n");
+        var sequence = TestSequence.Chunk(chain, segmentSize);
+        var reader = new RespValueReader();
+        SequencePosition consumed = sequence.Start, examined = sequence.End;
+
+        var error = Assert.Throws<ProtocolException>(() => reader.TryParseMessage(sequence, ref consumed, ref examined, out _));
+
+        Assert.Equal(ProtocolErrorKind.Malformed, error.Kind);
     }
 
     public static TheoryData<string, string, ProtocolErrorKind> MalformedCommands => new()
