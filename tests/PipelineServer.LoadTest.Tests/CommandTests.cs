@@ -25,7 +25,7 @@ public sealed class CommandTests : IDisposable
         await using var server = await EchoVariantServer.StartAsync(new CorruptingEchoHandler(every: int.MaxValue));
         var json = Path.Combine(_directory, "run.json");
 
-        var exit = await InvokeAsync("echo", "--target", server.Url.ToString(), "-c", "2", "-p", "4", "-s", "16-256", "-d", "1s", "-w", "300ms", "--json", json);
+        var exit = await InvokeAsync("echo", "--target", server.Url.ToString(), "-c", "2", "-p", "4", "-s", "16-256", "-d", "3s", "-w", "300ms", "--json", json);
 
         Assert.Equal(ExitCodes.Success, exit);
         using var document = JsonDocument.Parse(await File.ReadAllTextAsync(json));
