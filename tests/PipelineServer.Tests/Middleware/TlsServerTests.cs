@@ -124,12 +124,16 @@ public class TlsServerTests
     [Fact]
     public async Task AStalledHandshakeIsClosedAfterTheHandshakeTimeout()
     {
-        await using var host = await StartAsync(TransportKind.Sockets, tls => tls.HandshakeTimeout = TimeSpan.FromMilliseconds(300));
+        await using var host = await StartAsync(TransportKind.Sockets, tls => tls.HandshakeTimeout = TimeSpan.FromSeconds(1));
+        var (secure, _) = await ConnectAsync(host, "localhost");
+        await using var _ = secure;
         await using var stalled = await host.ConnectAsync();
 
         await stalled.SendAsync(new byte[] { 0x16, 0x03, 0x01 }); // the start of a ClientHello, then nothing
 
         await AssertClosedWithoutReplyAsync(stalled);
+        Assert.Equal([9], await EchoAsync(secure, [9]));
+        Assert.Empty(host.Errors);
     }
 
     [Fact]
