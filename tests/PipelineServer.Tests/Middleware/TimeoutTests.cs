@@ -118,7 +118,7 @@ public class TimeoutTests
             listen.Use(next => connection =>
             {
                 var transport = connection.Transport;
-                connection.Transport = new DuplexPipe(transport.Input, new FlushProbe(transport.Output, blocks));
+                connection.Transport = new Internal.DuplexPipe(transport.Input, new FlushProbe(transport.Output, blocks));
                 return next(connection);
             });
             listen.UseEcho();
@@ -182,13 +182,6 @@ public class TimeoutTests
     }
 
     private static bool IsTimedOut(LogRecord record) => record.EventId.Name == "ConnectionTimedOut";
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
 
     // Passes everything through; releases `blocks` each time a flush cannot complete at once.
     private sealed class FlushProbe(PipeWriter inner, SemaphoreSlim blocks) : PipeWriter

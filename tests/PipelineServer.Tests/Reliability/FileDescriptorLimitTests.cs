@@ -18,20 +18,20 @@ public partial class FileDescriptorLimitTests
         var (maxConnections, maxAccepted) = await ReadBudgetAsync(server);
         Assert.InRange(maxConnections, 50, OpenFileLimit);
 
-        var storm = new List<Socket>();
+        var storm = new List<TestClient>();
         try
         {
             for (var i = 0; i < maxConnections + 300; i++)
             {
-                storm.Add(await ConnectAsync(server));
+                storm.Add(await TestClient.ConnectAsync(server.EndPoint));
             }
 
             // Exactly the first maxConnections are served; every other one is closed by the server, none left hanging.
             var served = 0;
             var closed = 0;
-            foreach (var socket in storm)
+            foreach (var client in storm)
             {
-                if (await TryEchoAsync(socket, (byte)served))
+                if (await TryEchoAsync(client, (byte)served))
                 {
                     served++;
                 }
@@ -48,11 +48,11 @@ public partial class FileDescriptorLimitTests
         }
         finally
         {
-            DisposeAll(storm);
+            await DisposeAllAsync(storm);
         }
 
         // Resources back: new connections are served.
-        using var after = await ConnectAsync(server);
+        await using var after = await TestClient.ConnectAsync(server.EndPoint);
         Assert.True(await TryEchoAsync(after, 42));
         Assert.True(maxAccepted > maxConnections);
 
@@ -67,40 +67,40 @@ public partial class FileDescriptorLimitTests
         await using var server = await SampleProcess.StartAsync(typeof(EchoProtocol).Assembly, OpenFileLimit, "--MaxConnections", "100000");
         var (_, maxAccepted) = await ReadBudgetAsync(server);
 
-        var first = new List<Socket>();
-        var waiting = new List<Socket>();
+        var first = new List<TestClient>();
+        var waiting = new List<TestClient>();
         try
         {
             for (var i = 0; i < maxAccepted; i++)
             {
-                first.Add(await ConnectAsync(server));
+                first.Add(await TestClient.ConnectAsync(server.EndPoint));
                 Assert.True(await TryEchoAsync(first[^1], 1));
             }
 
             // These complete their TCP handshake in the listen backlog, but the server does not accept them yet.
             for (var i = 0; i < 20; i++)
             {
-                waiting.Add(await ConnectAsync(server));
-                await waiting[^1].SendAsync(TestClient.Frame([2]));
+                waiting.Add(await TestClient.ConnectAsync(server.EndPoint));
+                await waiting[^1].SendFrameAsync(new byte[] { 2 });
             }
 
             await server.WaitForLineAsync(static line => line.Contains("Accepting paused", StringComparison.Ordinal));
             Assert.False(server.HasExited, server.Log);
 
             // Close 20 served connections: the waiting ones are accepted and answered.
-            DisposeAll(first.GetRange(0, 20));
+            await DisposeAllAsync(first.GetRange(0, 20));
             first.RemoveRange(0, 20);
-            foreach (var socket in waiting)
+            foreach (var client in waiting)
             {
-                Assert.Equal(TestClient.Frame([2]), await ReceiveAsync(socket, 5));
+                Assert.Equal([2], await client.ReceiveFrameAsync());
             }
 
             Assert.True(await TryEchoAsync(first[^1], 3));
         }
         finally
         {
-            DisposeAll(first);
-            DisposeAll(waiting);
+            await DisposeAllAsync(first);
+            await DisposeAllAsync(waiting);
         }
 
         server.Terminate();
@@ -115,53 +115,25 @@ public partial class FileDescriptorLimitTests
             long.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
     }
 
-    private static async Task<Socket> ConnectAsync(SampleProcess server)
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var timeout = new CancellationTokenSource(TestClient.Timeout);
-        await socket.ConnectAsync(server.EndPoint, timeout.Token);
-        return socket;
-    }
-
     // True when the server echoes the frame; false when it closes the connection (cleanly or with a reset).
-    private static async Task<bool> TryEchoAsync(Socket socket, byte value)
+    private static async Task<bool> TryEchoAsync(TestClient client, byte value)
     {
         try
         {
-            await socket.SendAsync(TestClient.Frame([value]));
-            var reply = await ReceiveAsync(socket, 5);
-            return reply.Length == 5 && reply[4] == value;
+            await client.SendFrameAsync(new[] { value });
+            return (await client.ReceiveFrameAsync()) is [var echoed] && echoed == value;
         }
-        catch (SocketException)
+        catch (Exception e) when (e is IOException or SocketException or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
             return false;
         }
     }
 
-    private static async Task<byte[]> ReceiveAsync(Socket socket, int count)
+    private static async Task DisposeAllAsync(List<TestClient> clients)
     {
-        using var timeout = new CancellationTokenSource(TestClient.Timeout);
-        var buffer = new byte[count];
-        var received = 0;
-        while (received < count)
+        foreach (var client in clients)
         {
-            var read = await socket.ReceiveAsync(buffer.AsMemory(received), SocketFlags.None, timeout.Token);
-            if (read == 0)
-            {
-                break;
-            }
-
-            received += read;
-        }
-
-        return buffer[..received];
-    }
-
-    private static void DisposeAll(List<Socket> sockets)
-    {
-        foreach (var socket in sockets)
-        {
-            socket.Dispose();
+            await client.DisposeAsync();
         }
     }
 
