@@ -54,7 +54,7 @@ public class RespLoopBenchmarks
                 RespWriter.WriteBulkString(batch, "0123456789abcdef"u8);
             }
 
-            _store.Set(key, new KeyValueStore.Entry("0123456789abcdef"u8.ToArray(), 0));
+            _store.Set(key, new KeyValueStore.Entry("0123456789abcdef"u8, 0));
         }
 
         _batch = batch.WrittenSpan.ToArray();

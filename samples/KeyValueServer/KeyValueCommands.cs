@@ -107,7 +107,7 @@ public sealed class KeyValueCommands
         Span<byte> scratch = stackalloc byte[256];
         if (_store.TryGet(Key(command[1], scratch), out var entry))
         {
-            context.WriteBulkString(entry.Value);
+            context.WriteBulkString(entry.Bytes);
         }
         else
         {
@@ -172,11 +172,18 @@ public sealed class KeyValueCommands
             }
         }
 
-        var bytes = value.ToArray();
         Span<byte> scratch = stackalloc byte[256];
+        if (condition == 0 && expiresAt == 0 && !keepTtl && !get)
+        {
+            // Plain SET (what redis-benchmark sends): no condition and no old value to look at, so one store lookup.
+            _store.Set(Key(key, scratch), new KeyValueStore.Entry(value, 0));
+            context.WriteOk();
+            return default;
+        }
+
         var (before, after) = _store.Update(
             Key(key, scratch),
-            (condition, bytes, expiresAt, keepTtl),
+            (condition, value, expiresAt, keepTtl),
             static (current, state) =>
             {
                 if ((state.condition == 1 && current is not null) || (state.condition == 2 && current is null))
@@ -184,8 +191,8 @@ public sealed class KeyValueCommands
                     return null;
                 }
 
-                var expiry = state.keepTtl && current is not null ? current.ExpiresAt : state.expiresAt;
-                return new KeyValueStore.Entry(state.bytes, expiry);
+                var expiry = state.keepTtl && current is { } live ? live.ExpiresAt : state.expiresAt;
+                return new KeyValueStore.Entry(state.value, expiry);
             });
 
         if (get)
@@ -196,10 +203,10 @@ public sealed class KeyValueCommands
             }
             else
             {
-                context.WriteBulkString(before.Value);
+                context.WriteBulkString(before.Value.Bytes);
             }
         }
-        else if (after is null || ReferenceEquals(after, before))
+        else if (after is not { } written || (before is { } previous && written.IsSameAs(previous)))
         {
             context.WriteNull(); // NX/XX condition not met
         }
@@ -221,7 +228,7 @@ public sealed class KeyValueCommands
         }
 
         Span<byte> scratch = stackalloc byte[256];
-        _store.Set(Key(command[1], scratch), new KeyValueStore.Entry(command[3].ToArray(), _store.Now + checked(amount * unitMs)));
+        _store.Set(Key(command[1], scratch), new KeyValueStore.Entry(command[3], _store.Now + checked(amount * unitMs)));
         context.WriteOk();
         return default;
     }
@@ -229,7 +236,7 @@ public sealed class KeyValueCommands
     private ValueTask SetNx(RespContext context, RespCommand command)
     {
         Span<byte> scratch = stackalloc byte[256];
-        var (before, after) = _store.Update(Key(command[1], scratch), command[2].ToArray(), static (current, value) =>
+        var (before, after) = _store.Update(Key(command[1], scratch), command[2], static (current, value) =>
             current is null ? new KeyValueStore.Entry(value, 0) : null);
         context.WriteInteger(before is null && after is not null ? 1 : 0);
         return default;
@@ -267,7 +274,7 @@ public sealed class KeyValueCommands
         var (_, after) = _store.Update(Key(command[1], scratch), delta, static (current, delta) =>
         {
             long value = 0;
-            if (current is not null && (!Utf8Parser.TryParse(current.Value, out value, out var used) || used != current.Value.Length || current.Value.Length == 0))
+            if (current is { } live && (!Utf8Parser.TryParse(live.Bytes.Span, out value, out var used) || used != live.Bytes.Length || live.Bytes.Length == 0))
             {
                 throw new RespException(NotAnInteger);
             }
@@ -284,10 +291,10 @@ public sealed class KeyValueCommands
 
             Span<byte> text = stackalloc byte[20];
             Utf8Formatter.TryFormat(next, text, out var written);
-            return new KeyValueStore.Entry(text[..written].ToArray(), current?.ExpiresAt ?? 0);
+            return new KeyValueStore.Entry(text[..written], current?.ExpiresAt ?? 0);
         });
 
-        Utf8Parser.TryParse(after!.Value, out long result, out _);
+        Utf8Parser.TryParse(after!.Value.Bytes.Span, out long result, out _);
         context.WriteInteger(result);
         return default;
     }
@@ -300,7 +307,7 @@ public sealed class KeyValueCommands
         {
             if (_store.TryGet(Key(key, scratch), out var entry))
             {
-                context.WriteBulkString(entry.Value);
+                context.WriteBulkString(entry.Bytes);
             }
             else
             {
@@ -324,7 +331,7 @@ public sealed class KeyValueCommands
         {
             var key = arguments.Current;
             arguments.MoveNext();
-            _store.Set(Key(key, scratch), new KeyValueStore.Entry(arguments.Current.ToArray(), 0));
+            _store.Set(Key(key, scratch), new KeyValueStore.Entry(arguments.Current, 0));
         }
 
         context.WriteOk();
@@ -336,15 +343,15 @@ public sealed class KeyValueCommands
         Span<byte> scratch = stackalloc byte[256];
         var suffix = command[2].ToArray();
         var (_, after) = _store.Update(Key(command[1], scratch), suffix, static (current, suffix) =>
-            new KeyValueStore.Entry(current is null ? suffix : [.. current.Value, .. suffix], current?.ExpiresAt ?? 0));
-        context.WriteInteger(after!.Value.Length);
+            new KeyValueStore.Entry(current is { } live ? live.Bytes.Span : default, suffix, current?.ExpiresAt ?? 0));
+        context.WriteInteger(after!.Value.Bytes.Length);
         return default;
     }
 
     private ValueTask StrLen(RespContext context, RespCommand command)
     {
         Span<byte> scratch = stackalloc byte[256];
-        context.WriteInteger(_store.TryGet(Key(command[1], scratch), out var entry) ? entry.Value.Length : 0);
+        context.WriteInteger(_store.TryGet(Key(command[1], scratch), out var entry) ? entry.Bytes.Length : 0);
         return default;
     }
 
@@ -361,7 +368,7 @@ public sealed class KeyValueCommands
         }
 
         var expiresAt = _store.Now + checked(amount * unitMs);
-        var (before, _) = _store.Update(key, expiresAt, static (current, expiresAt) => current is null ? null : current with { ExpiresAt = expiresAt });
+        var (before, _) = _store.Update(key, expiresAt, static (current, expiresAt) => current is { } live ? live.WithExpiry(expiresAt) : null);
         context.WriteInteger(before is null ? 0 : 1);
         return default;
     }

@@ -1,17 +1,19 @@
+using System.Buffers;
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using System.Diagnostics.CodeAnalysis;
 
 namespace KeyValueServer;
 
 /// <summary>
 /// A thread-safe in-memory string store with expiry, lazy (an expired key reads as missing and is removed on access) and
 /// active (a timer removes expired keys that nobody reads). Keys are looked up by span, so a GET allocates nothing.
-/// Entries are immutable and replaced with compare-and-swap, so updates from many cores never lock.
+/// Entries are immutable and replaced with compare-and-swap, so updates from many cores never lock. An entry is one
+/// array, its expiry and then its bytes, so a read follows one reference from the dictionary's node instead of two.
 /// </summary>
 public sealed class KeyValueStore : IDisposable
 {
-    private readonly ConcurrentDictionary<byte[], Entry> _data = new(KeyComparer.Instance);
-    private readonly ConcurrentDictionary<byte[], Entry>.AlternateLookup<ReadOnlySpan<byte>> _byspan;
+    private readonly ConcurrentDictionary<byte[], byte[]> _data = new(KeyComparer.Instance);
+    private readonly ConcurrentDictionary<byte[], byte[]>.AlternateLookup<ReadOnlySpan<byte>> _byspan;
     private readonly ConcurrentDictionary<byte[], byte> _expiring = new(KeyComparer.Instance);
     private readonly TimeProvider _time;
     private readonly ITimer _activeExpiry;
@@ -38,29 +40,37 @@ public sealed class KeyValueStore : IDisposable
     /// <param name="key">The key.</param>
     /// <param name="entry">The entry.</param>
     /// <returns><see langword="false"/> when the key is missing or expired.</returns>
-    public bool TryGet(ReadOnlySpan<byte> key, [NotNullWhen(true)] out Entry? entry)
+    public bool TryGet(ReadOnlySpan<byte> key, out Entry entry)
     {
-        if (_byspan.TryGetValue(key, out var stored, out entry))
+        if (_byspan.TryGetValue(key, out var stored, out var raw))
         {
-            if (!entry.IsExpired(Now))
+            entry = new Entry(raw);
+            if (!IsExpired(entry))
             {
                 return true;
             }
 
-            Remove(stored, entry);
+            Remove(stored, raw);
         }
 
-        entry = null;
+        entry = default;
         return false;
     }
 
     /// <summary>Sets a key unconditionally.</summary>
-    /// <param name="key">The key (copied).</param>
+    /// <param name="key">The key (copied when it is new).</param>
     /// <param name="entry">The new entry.</param>
     public void Set(ReadOnlySpan<byte> key, Entry entry)
     {
+        if (entry.ExpiresAt == 0)
+        {
+            // One lookup, which copies the key only when it is new (the comparer's Create).
+            _byspan[key] = entry.Raw;
+            return;
+        }
+
         var stored = StoredKey(key);
-        _data[stored] = entry;
+        _data[stored] = entry.Raw;
         TrackExpiry(stored, entry);
     }
 
@@ -78,35 +88,35 @@ public sealed class KeyValueStore : IDisposable
     {
         while (true)
         {
-            var now = Now;
-            if (_byspan.TryGetValue(key, out var stored, out var current))
+            if (_byspan.TryGetValue(key, out var stored, out var raw))
             {
-                var live = current.IsExpired(now) ? null : current;
+                var current = new Entry(raw);
+                Entry? live = IsExpired(current) ? null : current;
                 var next = update(live, state);
-                if (next is null)
+                if (next is not { } replacement)
                 {
                     return (live, live);
                 }
 
-                if (_data.TryUpdate(stored, next, current))
+                if (_data.TryUpdate(stored, replacement.Raw, raw))
                 {
-                    TrackExpiry(stored, next);
-                    return (live, next);
+                    TrackExpiry(stored, replacement);
+                    return (live, replacement);
                 }
             }
             else
             {
                 var next = update(null, state);
-                if (next is null)
+                if (next is not { } added)
                 {
                     return (null, null);
                 }
 
-                var added = StoredKey(key);
-                if (_data.TryAdd(added, next))
+                var addedKey = StoredKey(key);
+                if (_data.TryAdd(addedKey, added.Raw))
                 {
-                    TrackExpiry(added, next);
-                    return (null, next);
+                    TrackExpiry(addedKey, added);
+                    return (null, added);
                 }
             }
         }
@@ -117,10 +127,10 @@ public sealed class KeyValueStore : IDisposable
     /// <returns>Whether a live key was removed.</returns>
     public bool Delete(ReadOnlySpan<byte> key)
     {
-        if (_byspan.TryRemove(key, out var stored, out var entry))
+        if (_byspan.TryRemove(key, out var stored, out var raw))
         {
             _expiring.TryRemove(stored, out _);
-            return !entry.IsExpired(Now);
+            return !IsExpired(new Entry(raw));
         }
 
         return false;
@@ -147,9 +157,10 @@ public sealed class KeyValueStore : IDisposable
                 break;
             }
 
-            if (_data.TryGetValue(key, out var entry))
+            if (_data.TryGetValue(key, out var raw))
             {
-                if (entry.IsExpired(now) && Remove(key, entry))
+                var entry = new Entry(raw);
+                if (entry.IsExpired(now) && Remove(key, raw))
                 {
                     removed++;
                 }
@@ -170,10 +181,13 @@ public sealed class KeyValueStore : IDisposable
     /// <inheritdoc />
     public void Dispose() => _activeExpiry.Dispose();
 
-    private bool Remove(byte[] key, Entry entry)
+    // The clock is read only for a key that has an expiry: most have none, and a GET should not pay for a clock read.
+    private bool IsExpired(Entry entry) => entry.ExpiresAt != 0 && entry.ExpiresAt <= Now;
+
+    private bool Remove(byte[] key, byte[] raw)
     {
-        // Only this exact entry: a concurrent SET that replaced it must survive.
-        if (_data.TryRemove(new KeyValuePair<byte[], Entry>(key, entry)))
+        // Only this exact entry (compared by reference): a concurrent SET that replaced it must survive.
+        if (_data.TryRemove(new KeyValuePair<byte[], byte[]>(key, raw)))
         {
             _expiring.TryRemove(key, out _);
             return true;
@@ -192,15 +206,75 @@ public sealed class KeyValueStore : IDisposable
 
     private byte[] StoredKey(ReadOnlySpan<byte> key) => _byspan.TryGetValue(key, out var existing, out _) ? existing : key.ToArray();
 
-    /// <summary>A value and its expiry (Unix milliseconds; 0 for none). Immutable.</summary>
-    /// <param name="Value">The bytes.</param>
-    /// <param name="ExpiresAt">When it expires, or 0.</param>
-    public sealed record Entry(byte[] Value, long ExpiresAt)
+    /// <summary>
+    /// A value and its expiry (Unix milliseconds; 0 for none), held in one array: eight bytes of expiry, then the value.
+    /// Immutable: a change makes a new entry.
+    /// </summary>
+    public readonly struct Entry
     {
+        private const int Header = sizeof(long);
+
+        /// <summary>Creates an entry, copying <paramref name="value"/>.</summary>
+        /// <param name="value">The bytes.</param>
+        /// <param name="expiresAt">When it expires (Unix milliseconds), or 0.</param>
+        public Entry(ReadOnlySpan<byte> value, long expiresAt)
+        {
+            Raw = Allocate(value.Length, expiresAt);
+            value.CopyTo(Raw.AsSpan(Header));
+        }
+
+        /// <summary>Creates an entry, copying <paramref name="value"/> (a command argument, straight from the pipe).</summary>
+        /// <param name="value">The bytes.</param>
+        /// <param name="expiresAt">When it expires (Unix milliseconds), or 0.</param>
+        public Entry(in ReadOnlySequence<byte> value, long expiresAt)
+        {
+            Raw = Allocate(checked((int)value.Length), expiresAt);
+            value.CopyTo(Raw.AsSpan(Header));
+        }
+
+        /// <summary>Creates an entry from <paramref name="first"/> followed by <paramref name="second"/> (APPEND).</summary>
+        /// <param name="first">The leading bytes.</param>
+        /// <param name="second">The trailing bytes.</param>
+        /// <param name="expiresAt">When it expires (Unix milliseconds), or 0.</param>
+        public Entry(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, long expiresAt)
+        {
+            Raw = Allocate(checked(first.Length + second.Length), expiresAt);
+            first.CopyTo(Raw.AsSpan(Header));
+            second.CopyTo(Raw.AsSpan(Header + first.Length));
+        }
+
+        internal Entry(byte[] raw) => Raw = raw;
+
+        /// <summary>The value's bytes.</summary>
+        public ReadOnlyMemory<byte> Bytes => Raw.AsMemory(Header);
+
+        /// <summary>When it expires (Unix milliseconds), or 0 for never.</summary>
+        public long ExpiresAt => BinaryPrimitives.ReadInt64LittleEndian(Raw);
+
+        // The stored array; two entries are the same entry when they share it.
+        internal byte[] Raw { get; }
+
         /// <summary>Whether it has expired at <paramref name="now"/>.</summary>
         /// <param name="now">Unix milliseconds.</param>
         /// <returns><see langword="true"/> when expired.</returns>
         public bool IsExpired(long now) => ExpiresAt != 0 && ExpiresAt <= now;
+
+        /// <summary>The same value with another expiry.</summary>
+        /// <param name="expiresAt">When it expires (Unix milliseconds), or 0.</param>
+        /// <returns>A new entry.</returns>
+        public Entry WithExpiry(long expiresAt) => new(Bytes.Span, expiresAt);
+
+        /// <summary>Whether <paramref name="other"/> is this very entry (not merely equal bytes).</summary>
+        /// <param name="other">Another entry.</param>
+        /// <returns><see langword="true"/> when both hold the same array.</returns>
+        public bool IsSameAs(Entry other) => ReferenceEquals(Raw, other.Raw);
+
+        private static byte[] Allocate(int length, long expiresAt)
+        {
+            var raw = GC.AllocateUninitializedArray<byte>(Header + length);
+            BinaryPrimitives.WriteInt64LittleEndian(raw, expiresAt);
+            return raw;
+        }
     }
 
     private sealed class KeyComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>

@@ -28,6 +28,9 @@ public class KeyValueServerTests
         return Encoding.ASCII.GetString(await client.ReceiveExactlyAsync(replyLength));
     }
 
+    private static async Task ExpectAsync(TestClient client, string request, string reply) =>
+        Assert.Equal(reply, await ExchangeAsync(client, request, reply.Length));
+
     [Theory]
     [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
     public async Task AnswersAPipelinedBatchOfCommandsInRedissFormats(TransportKind transport)
@@ -170,6 +173,33 @@ public class KeyValueServerTests
         }
 
         Assert.Equal("+PONG\r\n", await ExchangeAsync(other, "PING\r\n", 7));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task SetOptionsAndUpdatesKeepOrClearExpiriesAsRedisDoes(TransportKind transport)
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var (host, store) = await StartAsync(transport, time);
+        await using var _ = host;
+        using var __ = store;
+        await using var client = await host.ConnectAsync();
+
+        // A plain SET (the one-lookup path) replaces the value and drops the old expiry; KEEPTTL keeps it.
+        await ExpectAsync(client, "SET k v1 EX 100\r\nSET k v2\r\nTTL k\r\nGET k\r\n", "+OK\r\n+OK\r\n:-1\r\n$2\r\nv2\r\n");
+        await ExpectAsync(client, "SET k v3 EX 100\r\nSET k v4 KEEPTTL\r\nTTL k\r\nGET k\r\n", "+OK\r\n+OK\r\n:100\r\n$2\r\nv4\r\n");
+
+        // NX and XX, and GET returning the value it replaced (without KEEPTTL, so the expiry goes).
+        await ExpectAsync(client, "SET k x NX\r\nSET n y NX\r\nSET k v5 GET\r\nSET missing z XX\r\n", "$-1\r\n+OK\r\n$2\r\nv4\r\n$-1\r\n");
+        await ExpectAsync(client, "GET k\r\nTTL k\r\nTTL missing\r\n", "$2\r\nv5\r\n:-1\r\n:-2\r\n");
+
+        // APPEND and INCR keep the key's expiry; SETNX leaves a live key alone; PEXPIRE replaces the expiry.
+        await ExpectAsync(client, "SET c 12 EX 50\r\nAPPEND c 345\r\nGET c\r\nINCR c\r\nTTL c\r\n", "+OK\r\n:5\r\n$5\r\n12345\r\n:12346\r\n:50\r\n");
+        await ExpectAsync(client, "SETNX c 0\r\nPEXPIRE c 2000\r\nPTTL c\r\nGET c\r\n", ":0\r\n:1\r\n:2000\r\n$5\r\n12346\r\n");
+
+        // On the store's clock the replaced expiry runs out and the cleared one never does.
+        time.Advance(TimeSpan.FromSeconds(3));
+        await ExpectAsync(client, "GET c\r\nGET k\r\nSTRLEN k\r\nMGET n c\r\n", "$-1\r\n$2\r\nv5\r\n:2\r\n*2\r\n$1\r\ny\r\n$-1\r\n");
     }
 
     [Fact]
