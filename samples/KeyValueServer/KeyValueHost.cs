@@ -14,7 +14,8 @@ public static class KeyValueHost
 
     /// <summary>
     /// Creates the host. Settings: <c>Url</c> (default <c>tcp://127.0.0.1:6380</c>), <c>MaxBulkLength</c> (bytes, default
-    /// 512 MiB as Redis), <c>MaxConnectionsPerIp</c>, <c>IdleTimeout</c>.
+    /// 512 MiB as Redis), <c>MaxConnectionsPerIp</c>, <c>IdleTimeout</c>, and two transport settings for benchmarks:
+    /// <c>InlineScheduling</c> (run handlers on the socket threads) and <c>WaitForDataBeforeAllocatingBuffer</c>.
     /// </summary>
     /// <param name="args">Command-line arguments.</param>
     /// <param name="configure">Extra configuration of the builder (tests use it for logs and clocks).</param>
@@ -29,6 +30,14 @@ public static class KeyValueHost
         if (builder.Configuration.GetValue("InlineScheduling", false))
         {
             builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(static o => o.UnsafePreferInlineScheduling = true);
+        }
+
+        if (!builder.Configuration.GetValue("WaitForDataBeforeAllocatingBuffer", true))
+        {
+            // Receive straight into a buffer instead of waiting for data with a zero-byte read first: one receive call per
+            // request instead of two, for a buffer held by every idle connection (the benchmark setting; see
+            // docs/performance.md).
+            builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(static o => o.WaitForDataBeforeAllocatingBuffer = false);
         }
 
         configure?.Invoke(builder);
