@@ -341,7 +341,15 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
                         await FlushDeferredAsync().ConfigureAwait(false);
                     }
 
-                    result = await _reader.ReadAsync(_codecReader).ConfigureAwait(false);
+                    // Awaited here rather than through _reader.ReadAsync: one resumed state machine per batch, not two.
+                    while (true)
+                    {
+                        var readResult = await _reader.WaitForDataAsync().ConfigureAwait(false);
+                        if (_reader.TryReadFrom(_codecReader, readResult, out result))
+                        {
+                            break;
+                        }
+                    }
                 }
 
                 if (result.IsCompleted)

@@ -199,6 +199,46 @@ public sealed class ProtocolReader
         }
     }
 
+    // For the server's connection loop, after TryRead returned false (so no buffer is held and the stream has not ended):
+    // the loop awaits the pipe itself and hands each result to TryReadFrom, so a batch that has to wait for the network
+    // resumes one state machine instead of ReadFromPipeAsync's and then the loop's.
+    internal ValueTask<ReadResult> WaitForDataAsync() => _input.ReadAsync();
+
+    // The body of ReadFromPipeAsync's loop for one pipe result: true with a message, the end of the stream or a cancelled
+    // read; false when the bytes so far hold no whole message (they are handed back, and the caller waits again).
+    internal bool TryReadFrom<TMessage>(IMessageReader<TMessage> reader, in ReadResult readResult, out ProtocolReadResult<TMessage> result)
+    {
+        ThrowIfCannotRead();
+        return TryReadFromCore(reader, readResult, out result);
+    }
+
+    private bool TryReadFromCore<TMessage>(IMessageReader<TMessage> reader, in ReadResult readResult, out ProtocolReadResult<TMessage> result)
+    {
+        Hold(readResult);
+        if (readResult.IsCanceled)
+        {
+            result = ProtocolReadResult<TMessage>.Canceled;
+            return true;
+        }
+
+        if (TryParseHeld(reader, out var message))
+        {
+            _messageOutstanding = true;
+            result = ProtocolReadResult<TMessage>.FromMessage(message);
+            return true;
+        }
+
+        if (_bufferIsFinal)
+        {
+            result = EndOfStream<TMessage>();
+            return true;
+        }
+
+        ReleaseBuffer();
+        result = default;
+        return false;
+    }
+
     // Pooled so that waiting for the next batch allocates nothing in steady state.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ProtocolReadResult<TMessage>> ReadFromPipeAsync<TMessage>(IMessageReader<TMessage> reader, CancellationToken cancellationToken)
@@ -209,25 +249,10 @@ public sealed class ProtocolReader
             while (true)
             {
                 var readResult = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
-                Hold(readResult);
-
-                if (readResult.IsCanceled)
+                if (TryReadFromCore(reader, readResult, out var result))
                 {
-                    return ProtocolReadResult<TMessage>.Canceled;
+                    return result;
                 }
-
-                if (TryParseHeld(reader, out var message))
-                {
-                    _messageOutstanding = true;
-                    return ProtocolReadResult<TMessage>.FromMessage(message);
-                }
-
-                if (_bufferIsFinal)
-                {
-                    return EndOfStream<TMessage>();
-                }
-
-                ReleaseBuffer();
             }
         }
         finally

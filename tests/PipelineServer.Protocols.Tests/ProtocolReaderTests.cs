@@ -76,6 +76,40 @@ public class ProtocolReaderTests
     }
 
     [Fact]
+    public async Task TheLoopsDirectWaitReadsSplitMessagesCancellationsAndEndsAsReadAsyncDoes()
+    {
+        // The server's and client's loops await the pipe themselves and hand each result to TryReadFrom.
+        var pipe = NewPipe();
+        var reader = new ProtocolReader(pipe.Reader);
+        Assert.False(reader.TryRead(s_frames, out _));
+
+        var wait = reader.WaitForDataAsync();
+        Assert.False(wait.IsCompleted);
+        await pipe.Writer.WriteAsync(new byte[] { 0, 0, 0, 2, 5 });
+        Assert.False(reader.TryReadFrom(s_frames, await wait.AsTask().WaitAsync(s_timeout), out _)); // half a message
+        await pipe.Writer.WriteAsync(Concat([6], Frame(7)));
+        Assert.True(reader.TryReadFrom(s_frames, await reader.WaitForDataAsync().AsTask().WaitAsync(s_timeout), out var whole));
+        Assert.Equal([5, 6], whole.Message.ToArray());
+        Assert.Throws<InvalidOperationException>(() => reader.TryReadFrom(s_frames, default, out _)); // not advanced
+        reader.Advance();
+        Assert.True(reader.TryRead(s_frames, out var next)); // the rest of the same read
+        Assert.Equal([7], next.Message.ToArray());
+        reader.Advance();
+        Assert.False(reader.TryRead(s_frames, out _));
+
+        pipe.Reader.CancelPendingRead();
+        Assert.True(reader.TryReadFrom(s_frames, await reader.WaitForDataAsync().AsTask().WaitAsync(s_timeout), out var canceled));
+        Assert.True(canceled.IsCanceled);
+        Assert.False(reader.TryRead(s_frames, out _));
+
+        await pipe.Writer.WriteAsync(new byte[] { 0, 0, 0, 9, 1 });
+        await pipe.Writer.CompleteAsync();
+        var last = await reader.WaitForDataAsync().AsTask().WaitAsync(s_timeout);
+        var ex = Assert.Throws<ProtocolException>(() => reader.TryReadFrom(s_frames, last, out _));
+        Assert.Equal(ProtocolErrorKind.Truncated, ex.Kind);
+    }
+
+    [Fact]
     public void TryReadDoesNotReparseWhenNothingNewArrived()
     {
         using var embedded = new EmbeddedMessageReader<ReadOnlySequence<byte>>(s_frames);
