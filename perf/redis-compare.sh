@@ -7,7 +7,8 @@
 #   PIPELINES=1 HARNESS=0 perf/redis-compare.sh      # -P 1 only, without the load-harness comparison at the end
 #
 # Prints requests/s per server per round and the median ratio sample / redis-server, and writes the same as CSV to
-# artifacts/redis-compare.csv. Persistence is off on redis-server (--save '' --appendonly no), as the sample has none.
+# artifacts/redis-compare.csv (the harness part to artifacts/redis-harness.csv). Persistence is off on redis-server
+# (--save '' --appendonly no), as the sample has none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -98,18 +99,27 @@ done
 # harness's default keeps every pipeline full, refilling as each reply arrives.
 if [ "${HARNESS:-1}" != 1 ]; then exit 0; fi
 echo
-echo "load harness (resp scenario) against redis-server, -c $CLIENTS -d $SIZE:"
+echo "load harness (resp scenario) against redis-server, -c $CLIENTS -d $SIZE, $ROUNDS alternating rounds:"
 dotnet build perf/PipelineServer.LoadTest -c Release -v quiet -nologo > /dev/null
+harness_csv=artifacts/redis-harness.csv
+echo "pipeline,mode,round,harness_rps,benchmark_rps,ratio" > "$harness_csv"
 for pipeline in $PIPELINES; do
     for mode in batch continuous; do
         flag=""
         if [ $mode = batch ]; then flag="--batch"; fi
-        dotnet run -c Release --no-build --project perf/PipelineServer.LoadTest -- resp --target "tcp://127.0.0.1:$REDIS_PORT" \
-            -c "$CLIENTS" -p "$pipeline" -s "$SIZE" -d 5s -w 3s $flag --json "artifacts/redis-harness-p$pipeline-$mode.json" > /dev/null
-        harness=$(grep -o '"requestsPerSecond": *[0-9.]*' "artifacts/redis-harness-p$pipeline-$mode.json" | head -1 | grep -o '[0-9.]*$')
-        read -r redis_set redis_get < <(bench "$REDIS_PORT" "$pipeline")
-        benchmark=$(awk -v s="$redis_set" -v g="$redis_get" 'BEGIN { printf "%.0f", (s + g) / 2 }')
-        ratio=$(awk -v h="$harness" -v b="$benchmark" 'BEGIN { printf "%.3f", h / b }')
-        printf '  -P %-3s %-10s harness %10.0f req/s   redis-benchmark (SET+GET)/2 %10s req/s   ratio %s\n' "$pipeline" "$mode" "$harness" "$benchmark" "$ratio"
+        for round in $(seq 1 "$ROUNDS"); do
+            dotnet run -c Release --no-build --project perf/PipelineServer.LoadTest -- resp --target "tcp://127.0.0.1:$REDIS_PORT" \
+                -c "$CLIENTS" -p "$pipeline" -s "$SIZE" -d 5s -w 3s $flag --json "artifacts/redis-harness-p$pipeline-$mode.json" > /dev/null
+            harness=$(grep -o '"requestsPerSecond": *[0-9.]*' "artifacts/redis-harness-p$pipeline-$mode.json" | head -1 | grep -o '[0-9.]*$')
+            read -r redis_set redis_get < <(bench "$REDIS_PORT" "$pipeline")
+            benchmark=$(awk -v s="$redis_set" -v g="$redis_get" 'BEGIN { printf "%.0f", (s + g) / 2 }')
+            ratio=$(awk -v h="$harness" -v b="$benchmark" 'BEGIN { printf "%.3f", h / b }')
+            echo "$pipeline,$mode,$round,$harness,$benchmark,$ratio" >> "$harness_csv"
+            printf '  -P %-3s %-10s round %s  harness %10.0f req/s   redis-benchmark (SET+GET)/2 %10s req/s   ratio %s\n' \
+                "$pipeline" "$mode" "$round" "$harness" "$benchmark" "$ratio"
+        done
+        median=$(awk -F, -v p="$pipeline" -v m="$mode" '$1 == p && $2 == m { print $6 }' "$harness_csv" | sort -n |
+            awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        printf '  -P %-3s %-10s median ratio harness / redis-benchmark %s\n' "$pipeline" "$mode" "$median"
     done
 done
