@@ -92,20 +92,9 @@ public sealed class ProtocolReader
         ArgumentNullException.ThrowIfNull(reader);
         ThrowIfCannotRead();
 
-        if (_holdingBuffer)
+        if (_holdingBuffer && TryTakeHeld(reader, out var held))
         {
-            if (TryParseHeld(reader, out var message))
-            {
-                _messageOutstanding = true;
-                return new(ProtocolReadResult<TMessage>.FromMessage(message));
-            }
-
-            if (_bufferIsFinal)
-            {
-                return new(EndOfStream<TMessage>());
-            }
-
-            ReleaseBuffer();
+            return new(held);
         }
 
         if (_ended)
@@ -144,30 +133,10 @@ public sealed class ProtocolReader
                 return false;
             }
 
-            Hold(readResult);
-            if (readResult.IsCanceled)
-            {
-                result = ProtocolReadResult<TMessage>.Canceled;
-                return true;
-            }
+            return TryReadFromCore(reader, readResult, out result);
         }
 
-        if (TryParseHeld(reader, out var message))
-        {
-            _messageOutstanding = true;
-            result = ProtocolReadResult<TMessage>.FromMessage(message);
-            return true;
-        }
-
-        if (_bufferIsFinal)
-        {
-            result = EndOfStream<TMessage>();
-            return true;
-        }
-
-        ReleaseBuffer();
-        result = default;
-        return false;
+        return TryTakeHeld(reader, out result);
     }
 
     /// <summary>
@@ -221,6 +190,12 @@ public sealed class ProtocolReader
             return true;
         }
 
+        return TryTakeHeld(reader, out result);
+    }
+
+    // The next message from the held buffer, or its end; false when it holds no whole message (it is handed back).
+    private bool TryTakeHeld<TMessage>(IMessageReader<TMessage> reader, out ProtocolReadResult<TMessage> result)
+    {
         if (TryParseHeld(reader, out var message))
         {
             _messageOutstanding = true;
