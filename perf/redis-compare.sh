@@ -93,8 +93,10 @@ for pipeline in $PIPELINES; do
     done
 done
 
-# Is the load harness a bottleneck? Its resp scenario against redis-server, next to redis-benchmark with the same
-# connections and pipeline depth (the harness mixes SET and GET 50/50; redis-benchmark runs them one after the other).
+# Is the load harness a bottleneck? It runs its continuations inline on socket threads (--inline with inline socket
+# completions), as redis-benchmark answers on its one event loop; its defaults hop to the thread pool per response.
+# Its resp scenario against redis-server, next to redis-benchmark with the same connections and pipeline depth (the
+# harness mixes SET and GET 50/50; redis-benchmark runs them one after the other).
 # --batch sends each pipeline whole and waits for all its replies, as redis-benchmark -P does (like for like); the
 # harness's default keeps every pipeline full, refilling as each reply arrives.
 if [ "${HARNESS:-1}" != 1 ]; then exit 0; fi
@@ -108,8 +110,9 @@ for pipeline in $PIPELINES; do
         flag=""
         if [ $mode = batch ]; then flag="--batch"; fi
         for round in $(seq 1 "$ROUNDS"); do
-            dotnet run -c Release --no-build --project perf/PipelineServer.LoadTest -- resp --target "tcp://127.0.0.1:$REDIS_PORT" \
-                -c "$CLIENTS" -p "$pipeline" -s "$SIZE" -d 5s -w 3s $flag --json "artifacts/redis-harness-p$pipeline-$mode.json" > /dev/null
+            DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 dotnet run -c Release --no-build --project perf/PipelineServer.LoadTest -- \
+                resp --target "tcp://127.0.0.1:$REDIS_PORT" -c "$CLIENTS" -p "$pipeline" -s "$SIZE" -d 5s -w 3s $flag --inline \
+                --json "artifacts/redis-harness-p$pipeline-$mode.json" > /dev/null
             harness=$(grep -o '"requestsPerSecond": *[0-9.]*' "artifacts/redis-harness-p$pipeline-$mode.json" | head -1 | grep -o '[0-9.]*$')
             read -r redis_set redis_get < <(bench "$REDIS_PORT" "$pipeline")
             benchmark=$(awk -v s="$redis_set" -v g="$redis_get" 'BEGIN { printf "%.0f", (s + g) / 2 }')

@@ -39,6 +39,7 @@ internal static class Commands
         var connections = new Option<int>("--connections", "-c") { Description = "Connections.", DefaultValueFactory = _ => s_defaults.Connections };
         var pipeline = new Option<int>("--pipeline", "-p") { Description = "Requests outstanding per connection.", DefaultValueFactory = _ => s_defaults.Pipeline };
         var batch = new Option<bool>("--batch") { Description = "Closed loop in batches: send a whole pipeline, wait for all its responses, repeat (as redis-benchmark -P does)." };
+        var inline = new Option<bool>("--inline") { Description = "Run the client's continuations inline on socket threads (SocketConnectionOptions.UnsafePreferInlineScheduling); with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, no thread-pool hop per response." };
         var size = new Option<SizeRange>("--size", "-s") { Description = "Payload bytes, or a min-max range (64, 16-4k).", DefaultValueFactory = _ => s_defaults.Size, CustomParser = ParseSize };
         var duration = new Option<TimeSpan>("--duration", "-d") { Description = "How long to measure (7s, 1m, 500ms).", DefaultValueFactory = _ => s_defaults.Duration, CustomParser = ParseDuration };
         var warmup = new Option<TimeSpan>("--warmup", "-w") { Description = "How long to run before measuring (the JIT needs about 3 s to settle).", DefaultValueFactory = _ => s_defaults.Warmup, CustomParser = ParseDuration };
@@ -47,7 +48,7 @@ internal static class Commands
         var hlog = new Option<string?>("--hlog") { Description = "Write an HdrHistogram interval log (nanoseconds) to this file." };
         var plot = new Option<string?>("--plot") { Description = "Write a latency percentile chart (PNG) to this file." };
 
-        var command = new Command(scenario.Name, scenario.Description) { target, server, compare, rounds, connections, pipeline, batch, size, duration, warmup, rate, json, hlog, plot };
+        var command = new Command(scenario.Name, scenario.Description) { target, server, compare, rounds, connections, pipeline, batch, inline, size, duration, warmup, rate, json, hlog, plot };
         foreach (var extra in scenario.ExtraOptions)
         {
             command.Options.Add(extra);
@@ -74,6 +75,7 @@ internal static class Commands
                 Connections = parse.GetValue(connections),
                 Pipeline = parse.GetValue(pipeline),
                 Batch = parse.GetValue(batch),
+                InlineScheduling = parse.GetValue(inline),
                 Size = parse.GetValue(size),
                 Duration = parse.GetValue(duration),
                 Warmup = parse.GetValue(warmup),

@@ -26,6 +26,9 @@ internal sealed record LoadOptions
     /// </summary>
     public bool Batch { get; init; }
 
+    /// <summary>The client connections run their continuations inline on socket threads (no thread-pool hop).</summary>
+    public bool InlineScheduling { get; init; }
+
     public SizeRange Size { get; init; } = new(64, 64);
 
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(7);

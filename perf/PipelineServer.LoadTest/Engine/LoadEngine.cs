@@ -30,7 +30,11 @@ internal static class LoadEngine
         // Room for every request a connection may have outstanding, so that writing them never waits on the pipe.
         var requestBytes = (long)options.Pipeline * (options.Size.Max + 64);
         var factory = new ClientBuilder()
-            .UseSockets(new SocketConnectionOptions { MaxWriteBufferSize = Math.Max(64 * 1024, 2 * requestBytes) })
+            .UseSockets(new SocketConnectionOptions
+            {
+                MaxWriteBufferSize = Math.Max(64 * 1024, 2 * requestBytes),
+                UnsafePreferInlineScheduling = options.InlineScheduling,
+            })
             .WithConnectTimeout(TimeSpan.FromSeconds(10))
             .Build();
         var maxResponseSize = Math.Max(1024 * 1024, (options.Size.Max * 2) + 64);

@@ -45,6 +45,30 @@ public class ClientTransportTests
         await AssertEchoAsync(connection, [7]);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task InlineSchedulingResumesAReaderOnTheReceiveLoopInsteadOfTheThreadPool(bool inline)
+    {
+        await using var host = await TestHost.StartAsync(TransportKind.Sockets, listen => listen.UseEcho());
+        var factory = new ClientBuilder().UseSockets(new SocketConnectionOptions { UnsafePreferInlineScheduling = inline }).Build();
+        await using var connection = await factory.ConnectAsync(host.EndPoint, Timeout);
+        var input = connection.Transport.Input;
+
+        var pending = input.ReadAsync(Timeout);
+        Assert.False(pending.IsCompleted);
+        await connection.Transport.Output.WriteAsync(TestClient.Frame([1, 2, 3]), Timeout);
+        var result = await pending;
+
+        // Inline, the reader resumes inside the connection's receive loop (its flush of the input pipe); otherwise the
+        // thread pool runs it after the loop has moved on.
+        var resumedIn = Environment.StackTrace;
+        input.AdvanceTo(result.Buffer.Start);
+        Assert.Equal(inline, resumedIn.Contains("ReceiveLoopAsync", StringComparison.Ordinal));
+        Assert.Equal([1, 2, 3], await input.ReceiveMessageAsync(EchoProtocol.CreateReader(), static f => f.ToArray(), Timeout));
+        await AssertEchoAsync(connection, new byte[100_000]);
+    }
+
     [Fact]
     public async Task ConnectsToAUnixDomainSocket()
     {

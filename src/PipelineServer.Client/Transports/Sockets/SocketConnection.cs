@@ -50,14 +50,17 @@ internal sealed class SocketConnection : ConnectionContext,
         // Application continuations run on the thread pool. The transport's side of each pipe (the receive loop when
         // it waits on a full input, the send loop when the application flushes) runs on an IOQueue: a flush only queues
         // the send loop, so writes made meanwhile by other threads join the same send, and bursts share one dispatch.
-        var transportScheduler = IOQueue.Next();
+        // UnsafePreferInlineScheduling runs both inline instead.
+        var inline = options.UnsafePreferInlineScheduling;
+        PipeScheduler transportScheduler = inline ? PipeScheduler.Inline : IOQueue.Next();
+        var applicationScheduler = inline ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
 
         // Whole pool blocks as segments: a receive fills as much of a block as the socket has.
         var pool = options.MemoryPool ?? s_defaultPool;
         var segmentSize = pool.MaxBufferSize is >= MinimumReceiveBuffer and <= MaximumSegmentSize ? pool.MaxBufferSize : DefaultSegmentSize;
         _input = new Pipe(new PipeOptions(
             pool,
-            readerScheduler: PipeScheduler.ThreadPool,
+            readerScheduler: applicationScheduler,
             writerScheduler: transportScheduler,
             pauseWriterThreshold: options.MaxReadBufferSize,
             resumeWriterThreshold: options.MaxReadBufferSize / 2,
@@ -66,7 +69,7 @@ internal sealed class SocketConnection : ConnectionContext,
         _output = new Pipe(new PipeOptions(
             pool,
             readerScheduler: transportScheduler,
-            writerScheduler: PipeScheduler.ThreadPool,
+            writerScheduler: applicationScheduler,
             pauseWriterThreshold: options.MaxWriteBufferSize,
             resumeWriterThreshold: options.MaxWriteBufferSize / 2,
             minimumSegmentSize: segmentSize,

@@ -26,6 +26,15 @@ public sealed class SocketConnectionOptions
     public bool WaitForDataBeforeAllocatingBuffer { get; set; }
 
     /// <summary>
+    /// Runs the code awaiting the connection's pipes, and the connection's own send and receive loops, inline on the
+    /// thread that completed the operation (a socket thread, or the thread that flushed) instead of hopping to the thread
+    /// pool and an I/O queue. That saves the hops of every round trip, and it is safe only when nothing awaiting the
+    /// connection blocks: a blocked continuation stalls the socket thread and every connection it serves. Off by default.
+    /// Kestrel's <c>SocketTransportOptions.UnsafePreferInlineScheduling</c> is the server-side equivalent.
+    /// </summary>
+    public bool UnsafePreferInlineScheduling { get; set; }
+
+    /// <summary>
     /// The pool for the connections' buffers. When <see langword="null"/> (the default), a pool of pinned 16 KiB blocks
     /// shared by all client connections: each receive can bring up to 16 KiB, and idle blocks are released over time.
     /// The pool must hand out array-backed memory; pipe segments are as large as its <see cref="MemoryPool{T}.MaxBufferSize"/>
