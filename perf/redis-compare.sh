@@ -98,7 +98,7 @@ done
 # Its resp scenario against redis-server, next to redis-benchmark with the same connections and pipeline depth (the
 # harness mixes SET and GET 50/50; redis-benchmark runs them one after the other).
 # --batch sends each pipeline whole and waits for all its replies, as redis-benchmark -P does (like for like); the
-# harness's default keeps every pipeline full, refilling as each reply arrives.
+# harness's default keeps every pipeline full, refilling as each reply arrives. At -P 1 the two are the same schedule.
 if [ "${HARNESS:-1}" != 1 ]; then exit 0; fi
 echo
 echo "load harness (resp scenario) against redis-server, -c $CLIENTS -d $SIZE, $ROUNDS alternating rounds:"
