@@ -112,7 +112,8 @@ public sealed class KeyValueStore : IDisposable
                     return (null, null);
                 }
 
-                var addedKey = StoredKey(key);
+                // The lookup above found no key, so this is a new one: copy it (a racing add makes TryAdd fail and retry).
+                var addedKey = key.ToArray();
                 if (_data.TryAdd(addedKey, added.Raw))
                 {
                     TrackExpiry(addedKey, added);
