@@ -55,16 +55,19 @@ public class ClientTransportTests
         await using var connection = await factory.ConnectAsync(host.EndPoint, Timeout);
         var input = connection.Transport.Input;
 
-        var pending = input.ReadAsync(Timeout);
+        // The continuation is registered before the request goes out: the echo can arrive while this thread is still in
+        // WriteAsync, and an await made after that would complete here, on the test's own stack.
+        var pending = input.ReadAsync(Timeout).AsTask();
         Assert.False(pending.IsCompleted);
+        var resumedIn = pending.ContinueWith(static _ => Environment.StackTrace, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         await connection.Transport.Output.WriteAsync(TestClient.Frame([1, 2, 3]), Timeout);
         var result = await pending;
 
         // Inline, the reader resumes inside the connection's receive loop (its flush of the input pipe); otherwise the
         // thread pool runs it after the loop has moved on.
-        var resumedIn = Environment.StackTrace;
+        var stack = await resumedIn;
         input.AdvanceTo(result.Buffer.Start);
-        Assert.Equal(inline, resumedIn.Contains("ReceiveLoopAsync", StringComparison.Ordinal));
+        Assert.Equal(inline, stack.Contains("ReceiveLoopAsync", StringComparison.Ordinal));
         Assert.Equal([1, 2, 3], await input.ReceiveMessageAsync(EchoProtocol.CreateReader(), static f => f.ToArray(), Timeout));
         await AssertEchoAsync(connection, new byte[100_000]);
     }
