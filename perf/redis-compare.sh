@@ -5,6 +5,13 @@
 #   perf/redis-compare.sh                 # -n 1000000 -c 50 -d 16, pipeline 16 then 1, 3 alternating rounds each
 #   REQUESTS=200000 ROUNDS=1 perf/redis-compare.sh
 #   PIPELINES=1 HARNESS=0 perf/redis-compare.sh      # -P 1 only, without the load-harness comparison at the end
+#   FLOORS=1 PIPELINES=1 HARNESS=0 perf/redis-compare.sh   # also two floors: the least a server can do to answer
+#
+# FLOORS=1 adds, in every round, the load harness's resp-floor servers: a bare Kestrel ConnectionHandler with the
+# sample's transport settings, and bare .NET sockets. They answer SET, GET and PING with replies of the real size and
+# store nothing, so they show what the transport and the runtime cost before any protocol work. With them the script
+# also reports each server's CPU time per request (user and system, from /proc/<pid>/stat), less noisy than requests/s
+# on a machine the client shares; to artifacts/redis-floors.csv.
 #
 # Prints requests/s per server per round and the median ratio sample / redis-server, and writes the same as CSV to
 # artifacts/redis-compare.csv (the harness part to artifacts/redis-harness.csv). Persistence is off on redis-server
@@ -46,9 +53,25 @@ else
         --Logging:LogLevel:Default Warning > /dev/null &
 fi
 sample_pid=$!
-trap 'kill $redis_pid $sample_pid 2> /dev/null || true; wait 2> /dev/null || true' EXIT
+floor_pids=()
+ports=("$REDIS_PORT" "$SAMPLE_PORT")
+trap 'kill $redis_pid $sample_pid "${floor_pids[@]}" 2> /dev/null || true; wait 2> /dev/null || true' EXIT
 
-for port in "$REDIS_PORT" "$SAMPLE_PORT"; do
+FLOOR_KESTREL_PORT=${FLOOR_KESTREL_PORT:-16381}
+FLOOR_SOCKETS_PORT=${FLOOR_SOCKETS_PORT:-16382}
+if [ "${FLOORS:-0}" = 1 ]; then
+    dotnet build perf/PipelineServer.LoadTest -c Release -v quiet -nologo > /dev/null
+    for transport in kestrel sockets; do
+        if [ $transport = kestrel ]; then port=$FLOOR_KESTREL_PORT; else port=$FLOOR_SOCKETS_PORT; fi
+        # The sample's runtime settings: inline socket completions, server GC.
+        DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_gcServer=1 dotnet perf/PipelineServer.LoadTest/bin/Release/net10.0/PipelineServer.LoadTest.dll \
+            resp-floor --transport $transport --port "$port" --size "$SIZE" > /dev/null &
+        floor_pids+=($!)
+        ports+=("$port")
+    done
+fi
+
+for port in "${ports[@]}"; do
     for _ in $(seq 1 100); do
         redis-cli -p "$port" ping > /dev/null 2>&1 && break
         sleep 0.1
@@ -62,18 +85,57 @@ bench() {
         awk -F'","' '/^"SET"/ { set = $2 } /^"GET"/ { get = $2 } END { printf "%s %s\n", set, get }'
 }
 
-# Warm the sample's JIT (tiered compilation, through its instrumented tier) before anything is measured, pipelined and
-# not, so the measured runs are not sharing the two cores with the JIT.
-redis-benchmark -h 127.0.0.1 -p "$SAMPLE_PORT" -t set,get -n 1000000 -c "$CLIENTS" -P 16 -q > /dev/null 2>&1
-redis-benchmark -h 127.0.0.1 -p "$SAMPLE_PORT" -t set,get -n 100000 -c "$CLIENTS" -P 1 -q > /dev/null 2>&1
+# Warm the .NET servers' JIT (tiered compilation, through its instrumented tier) before anything is measured, pipelined
+# and not, so the measured runs are not sharing the two cores with the JIT.
+for port in "${ports[@]:1}"; do
+    redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n 1000000 -c "$CLIENTS" -P 16 -q > /dev/null 2>&1
+    redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n 100000 -c "$CLIENTS" -P 1 -q > /dev/null 2>&1
+done
+
+# A server's CPU time so far, user and system, in clock ticks.
+cpu_ticks() {
+    awk '{ print $14, $15 }' "/proc/$1/stat"
+}
+
+# One redis-benchmark run against a server whose pid is known: prints "SET GET user-µs system-µs", the last two the
+# server's CPU time per request over the run.
+bench_cpu() {
+    local before after rps
+    before=$(cpu_ticks "$3")
+    rps=$(bench "$1" "$2")
+    after=$(cpu_ticks "$3")
+    echo "$rps $before $after" | awk -v n="$REQUESTS" -v hz="$(getconf CLK_TCK)" \
+        '{ printf "%s %s %.2f %.2f\n", $1, $2, ($5 - $3) * 1e6 / hz / (2 * n), ($6 - $4) * 1e6 / hz / (2 * n) }'
+}
 
 mkdir -p artifacts
 csv=artifacts/redis-compare.csv
 echo "pipeline,round,command,redis_rps,sample_rps,ratio" > "$csv"
+floors_csv=artifacts/redis-floors.csv
+if [ "${FLOORS:-0}" = 1 ]; then
+    echo "pipeline,round,server,set_rps,get_rps,set_ratio,get_ratio,user_us_per_request,system_us_per_request" > "$floors_csv"
+fi
 for pipeline in $PIPELINES; do
     for round in $(seq 1 "$ROUNDS"); do
-        read -r redis_set redis_get < <(bench "$REDIS_PORT" "$pipeline")
-        read -r sample_set sample_get < <(bench "$SAMPLE_PORT" "$pipeline")
+        if [ "${FLOORS:-0}" = 1 ]; then
+            # The same order every round: redis-server, the two floors, the sample; each server's CPU time measured.
+            read -r redis_set redis_get redis_user redis_system < <(bench_cpu "$REDIS_PORT" "$pipeline" "$redis_pid")
+            rows=("redis-server $redis_set $redis_get $redis_user $redis_system")
+            read -r s g u y < <(bench_cpu "$FLOOR_KESTREL_PORT" "$pipeline" "${floor_pids[0]}")
+            rows+=("floor-kestrel $s $g $u $y")
+            read -r s g u y < <(bench_cpu "$FLOOR_SOCKETS_PORT" "$pipeline" "${floor_pids[1]}")
+            rows+=("floor-sockets $s $g $u $y")
+            read -r sample_set sample_get u y < <(bench_cpu "$SAMPLE_PORT" "$pipeline" "$sample_pid")
+            rows+=("sample $sample_set $sample_get $u $y")
+            for row in "${rows[@]}"; do
+                echo "$row" | awk -v p="$pipeline" -v r="$round" -v rs="$redis_set" -v rg="$redis_get" -v csv="$floors_csv" '{
+                    printf "%s,%s,%s,%s,%s,%.3f,%.3f,%s,%s\n", p, r, $1, $2, $3, $2 / rs, $3 / rg, $4, $5 >> csv
+                    printf "P=%-3s round %s  %-13s SET %10s  GET %10s  ratio %.3f / %.3f  CPU per request: user %5s us, system %5s us\n", p, r, $1, $2, $3, $2 / rs, $3 / rg, $4, $5 }'
+            done
+        else
+            read -r redis_set redis_get < <(bench "$REDIS_PORT" "$pipeline")
+            read -r sample_set sample_get < <(bench "$SAMPLE_PORT" "$pipeline")
+        fi
         for command in SET GET; do
             if [ $command = SET ]; then r=$redis_set; s=$sample_set; else r=$redis_get; s=$sample_get; fi
             ratio=$(awk -v s="$s" -v r="$r" 'BEGIN { printf "%.3f", s / r }')
@@ -92,6 +154,21 @@ for pipeline in $PIPELINES; do
         printf '  -P %-3s %-3s %s\n' "$pipeline" "$command" "$median"
     done
 done
+
+if [ "${FLOORS:-0}" = 1 ]; then
+    echo
+    echo "medians per server: ratio to redis-server SET / GET, CPU per request user + system (us):"
+    for pipeline in $PIPELINES; do
+        for server in redis-server floor-kestrel floor-sockets sample; do
+            line=""
+            for column in 6 7 8 9; do
+                line="$line $(awk -F, -v p="$pipeline" -v s="$server" -v c="$column" '$1 == p && $3 == s { print $c }' "$floors_csv" |
+                    sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
+            done
+            echo "$line" | awk -v p="$pipeline" -v s="$server" '{ printf "  -P %-3s %-13s %s / %s   user %s + system %s\n", p, s, $1, $2, $3, $4 }'
+        done
+    done
+fi
 
 # Is the load harness a bottleneck? It runs its continuations inline on socket threads (--inline with inline socket
 # completions), as redis-benchmark answers on its one event loop; its defaults hop to the thread pool per response.

@@ -25,6 +25,7 @@ internal static class Commands
         }
 
         root.Subcommands.Add(Reliability.ReliabilityCommands.Build());
+        root.Subcommands.Add(Scenarios.Resp.RespFloor.BuildCommand());
 
         return root;
     }
