@@ -8,7 +8,7 @@
 #   FLOORS=1 PIPELINES=1 HARNESS=0 perf/redis-compare.sh   # also two floors: the least a server can do to answer
 #
 # FLOORS=1 adds, in every round, the load harness's resp-floor servers: a bare Kestrel ConnectionHandler with the
-# sample's transport settings, and bare .NET sockets. They answer SET, GET and PING with replies of the real size and
+# transport settings TUNED=1 gives the sample, and bare .NET sockets. They answer SET, GET and PING with replies of the real size and
 # store nothing, so they show what the transport and the runtime cost before any protocol work. With them the script
 # also reports each server's CPU time per request (user and system, from /proc/<pid>/stat), less noisy than requests/s
 # on a machine the client shares; to artifacts/redis-floors.csv.
@@ -108,6 +108,11 @@ bench_cpu() {
         '{ printf "%s %s %.2f %.2f\n", $1, $2, ($5 - $3) * 1e6 / hz / (2 * n), ($6 - $4) * 1e6 / hz / (2 * n) }'
 }
 
+# The median of the numbers on standard input, one per line (the lower one of an even count's middle two).
+median() {
+    sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
 mkdir -p artifacts
 csv=artifacts/redis-compare.csv
 echo "pipeline,round,command,redis_rps,sample_rps,ratio" > "$csv"
@@ -149,8 +154,7 @@ echo
 echo "median ratio sample / redis-server:"
 for pipeline in $PIPELINES; do
     for command in SET GET; do
-        median=$(awk -F, -v p="$pipeline" -v c="$command" '$1 == p && $3 == c { print $6 }' "$csv" | sort -n |
-            awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        median=$(awk -F, -v p="$pipeline" -v c="$command" '$1 == p && $3 == c { print $6 }' "$csv" | median)
         printf '  -P %-3s %-3s %s\n' "$pipeline" "$command" "$median"
     done
 done
@@ -162,8 +166,7 @@ if [ "${FLOORS:-0}" = 1 ]; then
         for server in redis-server floor-kestrel floor-sockets sample; do
             line=""
             for column in 6 7 8 9; do
-                line="$line $(awk -F, -v p="$pipeline" -v s="$server" -v c="$column" '$1 == p && $3 == s { print $c }' "$floors_csv" |
-                    sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
+                line="$line $(awk -F, -v p="$pipeline" -v s="$server" -v c="$column" '$1 == p && $3 == s { print $c }' "$floors_csv" | median)"
             done
             echo "$line" | awk -v p="$pipeline" -v s="$server" '{ printf "  -P %-3s %-13s %s / %s   user %s + system %s\n", p, s, $1, $2, $3, $4 }'
         done
@@ -198,8 +201,7 @@ for pipeline in $PIPELINES; do
             printf '  -P %-3s %-10s round %s  harness %10.0f req/s   redis-benchmark (SET+GET)/2 %10s req/s   ratio %s\n' \
                 "$pipeline" "$mode" "$round" "$harness" "$benchmark" "$ratio"
         done
-        median=$(awk -F, -v p="$pipeline" -v m="$mode" '$1 == p && $2 == m { print $6 }' "$harness_csv" | sort -n |
-            awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+        median=$(awk -F, -v p="$pipeline" -v m="$mode" '$1 == p && $2 == m { print $6 }' "$harness_csv" | median)
         printf '  -P %-3s %-10s median ratio harness / redis-benchmark %s\n' "$pipeline" "$mode" "$median"
     done
 done
