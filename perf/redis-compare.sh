@@ -7,7 +7,7 @@
 #   PIPELINES=1 HARNESS=0 perf/redis-compare.sh      # -P 1 only, without the load-harness comparison at the end
 #   FLOORS=1 PIPELINES=1 HARNESS=0 perf/redis-compare.sh   # also two floors: the least a server can do to answer
 #
-# FLOORS=1 adds, in every round, the load harness's resp-floor servers: a bare Kestrel ConnectionHandler with the
+# FLOORS=1 adds, in every round, the load harness's resp-floor servers: a bare Kestrel connection delegate with the
 # transport settings TUNED=1 gives the sample, and bare .NET sockets. They answer SET, GET and PING with replies of the real size and
 # store nothing, so they show what the transport and the runtime cost before any protocol work. With them the script
 # also reports each server's CPU time per request (user and system, from /proc/<pid>/stat), less noisy than requests/s

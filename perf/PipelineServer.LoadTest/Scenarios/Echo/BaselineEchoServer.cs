@@ -1,109 +1,52 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Net;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace PipelineServer.LoadTest.Scenarios.Echo;
 
 /// <summary>
-/// The floor for framework overhead: the echo protocol as a minimal hand-written Kestrel <see cref="ConnectionHandler"/>
+/// The floor for framework overhead: the echo protocol as a minimal hand-written Kestrel <see cref="ConnectionDelegate"/>
 /// on a default Kestrel (no PipelineServer code at all): parse every whole frame in a read, copy it to the output, flush
 /// once per read.
 /// </summary>
 internal static class BaselineEchoServer
 {
-    public static async Task<RunningServer> StartAsync(CancellationToken cancellationToken)
+    private const int MaxPayload = 16 * 1024 * 1024;
+
+    public static Task<RunningServer> StartAsync(CancellationToken cancellationToken) =>
+        BareServer.StartKestrelAsync(0, static connection => BareServer.RespondAsync(connection, EchoWholeFrames), transport: null, cancellationToken);
+
+    // Copies every whole frame at the front of the buffer to the output; returns the bytes they took, or -1 for a bad
+    // length.
+    private static long EchoWholeFrames(in ReadOnlySequence<byte> buffer, System.IO.Pipelines.PipeWriter output, out int frames)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseConnectionHandler<Handler>()));
-        var app = builder.Build();
-        await app.StartAsync(cancellationToken);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        var endPoint = new IPEndPoint(IPAddress.Loopback, new Uri(address).Port);
-        return new RunningServer(endPoint, async () =>
+        Span<byte> header = stackalloc byte[4];
+        frames = 0;
+        var rest = buffer;
+        while (rest.Length >= 4)
         {
-            await app.StopAsync();
-            await app.DisposeAsync();
-        });
-    }
-
-    private sealed class Handler : ConnectionHandler
-    {
-        private const int MaxPayload = 16 * 1024 * 1024;
-
-        public override async Task OnConnectedAsync(ConnectionContext connection)
-        {
-            var input = connection.Transport.Input;
-            var output = connection.Transport.Output;
-            try
+            rest.Slice(0, 4).CopyTo(header);
+            var length = BinaryPrimitives.ReadInt32BigEndian(header);
+            if ((uint)length > MaxPayload)
             {
-                while (true)
-                {
-                    var result = await input.ReadAsync();
-                    var buffer = result.Buffer;
-                    var echoed = EchoWholeFrames(ref buffer, output);
-                    if (echoed < 0)
-                    {
-                        return;
-                    }
+                return -1;
+            }
 
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                    if (echoed > 0 && (await output.FlushAsync()).IsCompleted)
-                    {
-                        return;
-                    }
+            if (rest.Length < 4 + length)
+            {
+                break;
+            }
 
-                    if (result.IsCompleted)
-                    {
-                        return;
-                    }
-                }
-            }
-            catch (ConnectionResetException)
+            var frame = rest.Slice(0, 4 + length);
+            foreach (var segment in frame)
             {
+                output.Write(segment.Span);
             }
-            catch (ConnectionAbortedException)
-            {
-            }
+
+            frames++;
+            rest = rest.Slice(frame.End);
         }
 
-        // Copies every whole frame at the front of the buffer to the output; returns how many, or -1 for a bad length.
-        private static int EchoWholeFrames(ref ReadOnlySequence<byte> buffer, System.IO.Pipelines.PipeWriter output)
-        {
-            Span<byte> header = stackalloc byte[4];
-            var frames = 0;
-            while (buffer.Length >= 4)
-            {
-                buffer.Slice(0, 4).CopyTo(header);
-                var length = BinaryPrimitives.ReadInt32BigEndian(header);
-                if ((uint)length > MaxPayload)
-                {
-                    return -1;
-                }
-
-                if (buffer.Length < 4 + length)
-                {
-                    break;
-                }
-
-                var frame = buffer.Slice(0, 4 + length);
-                foreach (var segment in frame)
-                {
-                    output.Write(segment.Span);
-                }
-
-                frames++;
-                buffer = buffer.Slice(frame.End);
-            }
-
-            return frames;
-        }
+        return buffer.Length - rest.Length;
     }
 }

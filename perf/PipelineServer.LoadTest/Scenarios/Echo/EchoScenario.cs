@@ -17,7 +17,7 @@ internal sealed class EchoScenario : LoadScenario<ReadOnlySequence<byte>, ReadOn
 
     public override string Description => "The echo sample's protocol: 4-byte big-endian length, then payload, echoed back.";
 
-    /// <summary>framework: the echo sample on PipelineServer. baseline: a bare Kestrel ConnectionHandler. raw: a bare socket server.</summary>
+    /// <summary>framework: the echo sample on PipelineServer. baseline: a bare Kestrel connection delegate. raw: a bare socket server.</summary>
     public override IReadOnlyList<string> ServerKinds => ["framework", "baseline", "raw"];
 
     public override IMessageWriter<ReadOnlySequence<byte>> Writer => EchoProtocol.Writer;

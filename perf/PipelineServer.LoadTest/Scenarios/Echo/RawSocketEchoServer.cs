@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Net;
 using System.Net.Sockets;
 
 namespace PipelineServer.LoadTest.Scenarios.Echo;
@@ -11,37 +10,7 @@ namespace PipelineServer.LoadTest.Scenarios.Echo;
 /// </summary>
 internal static class RawSocketEchoServer
 {
-    public static RunningServer Start()
-    {
-        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1024);
-        var stopping = new CancellationTokenSource();
-        var accepting = AcceptLoopAsync(listener, stopping.Token);
-        return new RunningServer(listener.LocalEndPoint!, async () =>
-        {
-            await stopping.CancelAsync();
-            listener.Dispose();
-            await accepting;
-            stopping.Dispose();
-        });
-    }
-
-    private static async Task AcceptLoopAsync(Socket listener, CancellationToken cancellationToken)
-    {
-        try
-        {
-            while (true)
-            {
-                var socket = await listener.AcceptAsync(cancellationToken);
-                socket.NoDelay = true;
-                _ = Task.Run(() => EchoAsync(socket), CancellationToken.None);
-            }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
-        {
-        }
-    }
+    public static RunningServer Start() => BareServer.StartSockets(0, EchoAsync);
 
     private static async Task EchoAsync(Socket socket)
     {

@@ -2,25 +2,16 @@ using System.Buffers;
 using System.CommandLine;
 using System.Globalization;
 using System.IO.Pipelines;
-using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using PipelineServer.LoadTest.Cli;
 
 namespace PipelineServer.LoadTest.Scenarios.Resp;
 
 /// <summary>
 /// Reference points for <c>redis-benchmark</c> (<c>FLOORS=1 perf/redis-compare.sh</c>): the least a server can do to
-/// answer it, on Kestrel's transport (a bare <see cref="ConnectionHandler"/> with the sample's transport settings) and on
+/// answer it, on Kestrel's transport (a bare connection delegate with the sample's transport settings) and on
 /// bare sockets. Each finds the whole RESP commands in a read and answers each with a reply of the real size: <c>+OK</c>
 /// for SET, a bulk string of <c>--size</c> bytes for GET, <c>+PONG</c> for PING, an empty array for anything else. They
 /// store nothing and look at nothing but the first letter of the command's name: what they measure is the transport and
@@ -42,7 +33,7 @@ internal static class RespFloor
 
     public static Command BuildCommand()
     {
-        var transport = new Option<string>("--transport") { Description = "kestrel (Kestrel's socket transport, a bare ConnectionHandler) or sockets (bare .NET sockets).", DefaultValueFactory = _ => "kestrel" };
+        var transport = new Option<string>("--transport") { Description = "kestrel (Kestrel's socket transport, a bare connection delegate) or sockets (bare .NET sockets).", DefaultValueFactory = _ => "kestrel" };
         transport.AcceptOnlyFromAmong("kestrel", "sockets");
         var port = new Option<int>("--port") { Description = "Loopback port to listen on (0: any free port, printed).", DefaultValueFactory = _ => 0 };
         var size = new Option<int>("--size", "-s") { Description = "Bytes in a GET's reply (the benchmark's -d).", DefaultValueFactory = _ => 16 };
@@ -222,118 +213,49 @@ internal static class RespFloor
         return 1;
     }
 
-    public static async Task<RunningServer> StartKestrelAsync(int port, int size, CancellationToken cancellationToken)
+    public static Task<RunningServer> StartKestrelAsync(int port, int size, CancellationToken cancellationToken)
     {
         var bulkReply = BulkReply(size);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        BareServer.Responder responder = (in ReadOnlySequence<byte> buffer, PipeWriter output, out int answered) => AnswerSequence(buffer, output, bulkReply, out answered);
 
         // The transport settings perf/redis-compare.sh gives the sample: handlers on the socket threads, receives
         // straight into a buffer.
-        builder.Services.Configure<SocketTransportOptions>(static o =>
-        {
-            o.UnsafePreferInlineScheduling = true;
-            o.WaitForDataBeforeAllocatingBuffer = false;
-        });
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listen => listen.Run(connection => ServeAsync(connection, bulkReply))));
-        var app = builder.Build();
-        await app.StartAsync(cancellationToken);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        return new RunningServer(new IPEndPoint(IPAddress.Loopback, new Uri(address).Port), async () =>
-        {
-            await app.StopAsync();
-            await app.DisposeAsync();
-        });
-    }
-
-    private static async Task ServeAsync(ConnectionContext connection, byte[] bulkReply)
-    {
-        var input = connection.Transport.Input;
-        var output = connection.Transport.Output;
-        try
-        {
-            while (true)
+        return BareServer.StartKestrelAsync(
+            port,
+            connection => BareServer.RespondAsync(connection, responder),
+            static o =>
             {
-                var result = await input.ReadAsync();
-                var buffer = result.Buffer;
-                var consumed = AnswerSequence(buffer, output, bulkReply, out var answered);
-                if (consumed < 0 || buffer.Length - consumed > MaxCommand)
-                {
-                    return;
-                }
-
-                input.AdvanceTo(buffer.GetPosition(consumed), buffer.End);
-                if (answered > 0 && (await output.FlushAsync()).IsCompleted)
-                {
-                    return;
-                }
-
-                if (result.IsCompleted)
-                {
-                    return;
-                }
-            }
-        }
-        catch (ConnectionResetException)
-        {
-        }
-        catch (ConnectionAbortedException)
-        {
-        }
+                o.UnsafePreferInlineScheduling = true;
+                o.WaitForDataBeforeAllocatingBuffer = false;
+            },
+            cancellationToken);
     }
 
-    // A command across two of Kestrel's blocks is copied into one pooled array first.
-    private static int AnswerSequence(ReadOnlySequence<byte> buffer, PipeWriter output, byte[] bulkReply, out int answered)
+    // A command across two of Kestrel's blocks is copied into one pooled array first. A remainder past the bound of one
+    // command closes the connection.
+    private static long AnswerSequence(ReadOnlySequence<byte> buffer, PipeWriter output, byte[] bulkReply, out int answered)
     {
+        long consumed;
         if (buffer.IsSingleSegment)
         {
-            return Answer(buffer.FirstSpan, output, bulkReply, out answered);
+            consumed = Answer(buffer.FirstSpan, output, bulkReply, out answered);
         }
-
-        var length = (int)Math.Min(buffer.Length, int.MaxValue);
-        var copy = ArrayPool<byte>.Shared.Rent(length);
-        try
+        else
         {
+            var length = (int)Math.Min(buffer.Length, int.MaxValue);
+            var copy = ArrayPool<byte>.Shared.Rent(length);
             buffer.Slice(0, length).CopyTo(copy);
-            return Answer(copy.AsSpan(0, length), output, bulkReply, out answered);
-        }
-        finally
-        {
+            consumed = Answer(copy.AsSpan(0, length), output, bulkReply, out answered);
             ArrayPool<byte>.Shared.Return(copy);
         }
+
+        return consumed >= 0 && buffer.Length - consumed > MaxCommand ? -1 : consumed;
     }
 
     public static RunningServer StartSockets(int port, int size)
     {
         var bulkReply = BulkReply(size);
-        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
-        listener.Listen(1024);
-        var stopping = new CancellationTokenSource();
-        var accepting = AcceptLoopAsync(listener, bulkReply, stopping.Token);
-        return new RunningServer(listener.LocalEndPoint!, async () =>
-        {
-            await stopping.CancelAsync();
-            listener.Dispose();
-            await accepting;
-            stopping.Dispose();
-        });
-    }
-
-    private static async Task AcceptLoopAsync(Socket listener, byte[] bulkReply, CancellationToken cancellationToken)
-    {
-        try
-        {
-            while (true)
-            {
-                var socket = await listener.AcceptAsync(cancellationToken);
-                socket.NoDelay = true;
-                _ = ServeAsync(socket, bulkReply);
-            }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
-        {
-        }
+        return BareServer.StartSockets(port, socket => ServeAsync(socket, bulkReply));
     }
 
     // One receive buffer and one reply buffer per connection; one send per receive that completed a command.
