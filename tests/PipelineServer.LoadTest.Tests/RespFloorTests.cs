@@ -88,6 +88,19 @@ public sealed class RespFloorTests
     }
 
     [Theory]
+    [InlineData("--size", "-1")]
+    [InlineData("--size", "65537")]
+    [InlineData("--transport", "uring")]
+    public async Task The_command_refuses_bad_options_without_starting_a_server(string option, string value)
+    {
+        // Were the option taken, the floor would serve until cancelled: the timeout turns that into a failure, not a hang.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var exit = await Cli.Commands.Build().Parse(["resp-floor", option, value]).InvokeAsync(cancellationToken: timeout.Token);
+
+        Assert.NotEqual(Cli.ExitCodes.Success, exit);
+    }
+
+    [Theory]
     [InlineData("kestrel")]
     [InlineData("sockets")]
     public async Task Serves_pipelined_commands_over_loopback_and_closes_only_a_malformed_connection(string transport)
