@@ -87,6 +87,19 @@ public sealed class RespFloorTests
         Assert.Equal(0, output.WrittenCount);
     }
 
+    [Fact]
+    public void A_partial_command_longer_than_the_bound_is_refused()
+    {
+        // Five arguments of 64 KiB, the fifth not arrived yet: more than MaxCommand held for one command.
+        var bulk = "$65536\r\n" + new string('v', 65536) + "\r\n";
+        var input = Encoding.ASCII.GetBytes("*5\r\n" + string.Concat(Enumerable.Repeat(bulk, 4)) + "$65536\r\nvvvv");
+        var output = new ArrayBufferWriter<byte>();
+
+        Assert.True(input.Length > RespFloor.MaxCommand);
+        Assert.Equal(-1, RespFloor.Answer(input, output, s_bulk, out _));
+        Assert.Equal(0, RespFloor.Answer(input.AsSpan(0, RespFloor.MaxCommand), output, s_bulk, out _));
+    }
+
     [Theory]
     [InlineData("--size", "-1")]
     [InlineData("--size", "65537")]

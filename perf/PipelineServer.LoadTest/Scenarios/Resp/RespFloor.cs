@@ -79,9 +79,16 @@ internal static class RespFloor
 
     /// <summary>
     /// Answers every whole command at the front of <paramref name="input"/>. Returns the bytes consumed (a partial
-    /// command is left for the next read), or -1 when the input is not RESP.
+    /// command is left for the next read), or -1 when the input is not RESP or what is left is longer than one command
+    /// may be.
     /// </summary>
     internal static int Answer(ReadOnlySpan<byte> input, IBufferWriter<byte> output, byte[] bulkReply, out int answered)
+    {
+        var consumed = AnswerWhole(input, output, bulkReply, out answered);
+        return consumed >= 0 && input.Length - consumed > MaxCommand ? -1 : consumed;
+    }
+
+    private static int AnswerWhole(ReadOnlySpan<byte> input, IBufferWriter<byte> output, byte[] bulkReply, out int answered)
     {
         answered = 0;
         var consumed = 0;
@@ -231,25 +238,20 @@ internal static class RespFloor
             cancellationToken);
     }
 
-    // A command across two of Kestrel's blocks is copied into one pooled array first. A remainder past the bound of one
-    // command closes the connection.
+    // A command across two of Kestrel's blocks is copied into one pooled array first.
     private static long AnswerSequence(ReadOnlySequence<byte> buffer, PipeWriter output, byte[] bulkReply, out int answered)
     {
-        long consumed;
         if (buffer.IsSingleSegment)
         {
-            consumed = Answer(buffer.FirstSpan, output, bulkReply, out answered);
-        }
-        else
-        {
-            var length = (int)Math.Min(buffer.Length, int.MaxValue);
-            var copy = ArrayPool<byte>.Shared.Rent(length);
-            buffer.Slice(0, length).CopyTo(copy);
-            consumed = Answer(copy.AsSpan(0, length), output, bulkReply, out answered);
-            ArrayPool<byte>.Shared.Return(copy);
+            return Answer(buffer.FirstSpan, output, bulkReply, out answered);
         }
 
-        return consumed >= 0 && buffer.Length - consumed > MaxCommand ? -1 : consumed;
+        var length = (int)Math.Min(buffer.Length, int.MaxValue);
+        var copy = ArrayPool<byte>.Shared.Rent(length);
+        buffer.Slice(0, length).CopyTo(copy);
+        var consumed = Answer(copy.AsSpan(0, length), output, bulkReply, out answered);
+        ArrayPool<byte>.Shared.Return(copy);
+        return consumed;
     }
 
     public static RunningServer StartSockets(int port, int size)
@@ -258,10 +260,10 @@ internal static class RespFloor
         return BareServer.StartSockets(port, socket => ServeAsync(socket, bulkReply));
     }
 
-    // One receive buffer and one reply buffer per connection; one send per receive that completed a command.
+    // One receive buffer and one reply buffer per connection; one send per receive that completed a command. Answer keeps
+    // what is left after a read within MaxCommand, so the buffer never grows past twice that.
     private static async Task ServeAsync(Socket socket, byte[] bulkReply)
     {
-        const int MaxBuffer = 2 * MaxCommand;
         var buffer = new byte[16 * 1024];
         var replies = new ArrayBufferWriter<byte>(16 * 1024);
         var filled = 0;
@@ -271,11 +273,6 @@ internal static class RespFloor
             {
                 if (filled == buffer.Length)
                 {
-                    if (buffer.Length == MaxBuffer)
-                    {
-                        return;
-                    }
-
                     Array.Resize(ref buffer, buffer.Length * 2);
                 }
 
@@ -287,7 +284,7 @@ internal static class RespFloor
 
                 filled += received;
                 var consumed = Answer(buffer.AsSpan(0, filled), replies, bulkReply, out _);
-                if (consumed < 0 || filled - consumed > MaxCommand)
+                if (consumed < 0)
                 {
                     return;
                 }
