@@ -26,6 +26,13 @@ internal static class BareServer
     /// </summary>
     public delegate long Responder(in ReadOnlySequence<byte> buffer, PipeWriter output, out int answered);
 
+    /// <summary>
+    /// Answers the whole requests at the front of <paramref name="received"/>; returns the bytes consumed, or -1 to close
+    /// the connection, and sets <paramref name="reply"/> to the bytes to send (a slice of <paramref name="received"/> or
+    /// of a buffer of the caller's, sent before the next read).
+    /// </summary>
+    public delegate int SocketResponder(Memory<byte> received, out ReadOnlyMemory<byte> reply);
+
     /// <summary>Starts a slim Kestrel host on loopback whose one endpoint runs <paramref name="serve"/> per connection.</summary>
     public static async Task<RunningServer> StartKestrelAsync(int port, Func<ConnectionContext, Task> serve, Action<SocketTransportOptions>? transport, CancellationToken cancellationToken)
     {
@@ -99,6 +106,57 @@ internal static class BareServer
             await accepting;
             stopping.Dispose();
         });
+    }
+
+    /// <summary>
+    /// A bare socket's loop until the peer is done: one receive buffer (grown when a request fills it), each read's whole
+    /// requests answered with one send, what is left moved to the front.
+    /// </summary>
+    public static async Task ServeSocketAsync(Socket socket, int bufferSize, SocketResponder responder)
+    {
+        var buffer = new byte[bufferSize];
+        var filled = 0;
+        try
+        {
+            while (true)
+            {
+                if (filled == buffer.Length)
+                {
+                    Array.Resize(ref buffer, buffer.Length * 2);
+                }
+
+                var received = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None);
+                if (received == 0)
+                {
+                    return;
+                }
+
+                filled += received;
+                var consumed = responder(buffer.AsMemory(0, filled), out var reply);
+                if (consumed < 0)
+                {
+                    return;
+                }
+
+                if (!reply.IsEmpty)
+                {
+                    await socket.SendAsync(reply, SocketFlags.None);
+                }
+
+                if (consumed > 0)
+                {
+                    buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
+                    filled -= consumed;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            socket.Dispose();
+        }
     }
 
     private static async Task AcceptLoopAsync(Socket listener, Func<Socket, Task> serve, CancellationToken cancellationToken)

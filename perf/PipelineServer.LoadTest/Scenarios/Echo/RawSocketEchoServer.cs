@@ -12,52 +12,25 @@ internal static class RawSocketEchoServer
 {
     public static RunningServer Start() => BareServer.StartSockets(0, EchoAsync);
 
-    private static async Task EchoAsync(Socket socket)
+    private static Task EchoAsync(Socket socket) => BareServer.ServeSocketAsync(socket, 64 * 1024, EchoWholeFrames);
+
+    // Every whole frame at the front goes back as it came, straight from the receive buffer.
+    private static int EchoWholeFrames(Memory<byte> received, out ReadOnlyMemory<byte> reply)
     {
-        var buffer = new byte[64 * 1024];
-        var filled = 0;
-        try
+        var span = received.Span;
+        var offset = 0;
+        while (span.Length - offset >= 4)
         {
-            while (true)
+            var length = BinaryPrimitives.ReadInt32BigEndian(span[offset..]);
+            if (span.Length - offset < 4 + length)
             {
-                if (filled == buffer.Length)
-                {
-                    Array.Resize(ref buffer, buffer.Length * 2);
-                }
-
-                var received = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None);
-                if (received == 0)
-                {
-                    return;
-                }
-
-                filled += received;
-                var offset = 0;
-                while (filled - offset >= 4)
-                {
-                    var length = BinaryPrimitives.ReadInt32BigEndian(buffer.AsSpan(offset));
-                    if (filled - offset < 4 + length)
-                    {
-                        break;
-                    }
-
-                    offset += 4 + length;
-                }
-
-                if (offset > 0)
-                {
-                    await socket.SendAsync(buffer.AsMemory(0, offset), SocketFlags.None);
-                    buffer.AsSpan(offset, filled - offset).CopyTo(buffer);
-                    filled -= offset;
-                }
+                break;
             }
+
+            offset += 4 + length;
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-        }
-        finally
-        {
-            socket.Dispose();
-        }
+
+        reply = received[..offset];
+        return offset;
     }
 }

@@ -260,51 +260,17 @@ internal static class RespFloor
         return BareServer.StartSockets(port, socket => ServeAsync(socket, bulkReply));
     }
 
-    // One receive buffer and one reply buffer per connection; one send per receive that completed a command. Answer keeps
-    // what is left after a read within MaxCommand, so the buffer never grows past twice that.
-    private static async Task ServeAsync(Socket socket, byte[] bulkReply)
+    // One reply buffer per connection, refilled for each read (the previous read's replies are sent by then). Answer keeps
+    // what is left after a read within MaxCommand, so the receive buffer never grows past twice that.
+    private static Task ServeAsync(Socket socket, byte[] bulkReply)
     {
-        var buffer = new byte[16 * 1024];
         var replies = new ArrayBufferWriter<byte>(16 * 1024);
-        var filled = 0;
-        try
+        return BareServer.ServeSocketAsync(socket, 16 * 1024, (Memory<byte> received, out ReadOnlyMemory<byte> reply) =>
         {
-            while (true)
-            {
-                if (filled == buffer.Length)
-                {
-                    Array.Resize(ref buffer, buffer.Length * 2);
-                }
-
-                var received = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None);
-                if (received == 0)
-                {
-                    return;
-                }
-
-                filled += received;
-                var consumed = Answer(buffer.AsSpan(0, filled), replies, bulkReply, out _);
-                if (consumed < 0)
-                {
-                    return;
-                }
-
-                if (replies.WrittenCount > 0)
-                {
-                    await socket.SendAsync(replies.WrittenMemory, SocketFlags.None);
-                    replies.ResetWrittenCount();
-                }
-
-                buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
-                filled -= consumed;
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-        }
-        finally
-        {
-            socket.Dispose();
-        }
+            replies.ResetWrittenCount();
+            var consumed = Answer(received.Span, replies, bulkReply, out _);
+            reply = replies.WrittenMemory;
+            return consumed;
+        });
     }
 }
