@@ -95,12 +95,23 @@ public static class SharedSecretHandshake
         });
     }
 
-    // Reads exactly count bytes, consuming only those; null if the stream ends first.
+    // Reads exactly count bytes, consuming only those; null if the stream ends first. The token is the connection's
+    // closed token: when the peer closes, it can fire before the read sees the end of the stream, and that is the same
+    // outcome (AuthHandshakeTests.AWrongSecretIsRefusedBeforeAnyMessageReachesTheHandler saw both under load).
     private static async Task<byte[]?> ReadExactlyAsync(PipeReader input, int count, CancellationToken cancellationToken)
     {
         while (true)
         {
-            var result = await input.ReadAsync(cancellationToken);
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return null;
+            }
+
             var buffer = result.Buffer;
             if (buffer.Length >= count)
             {
