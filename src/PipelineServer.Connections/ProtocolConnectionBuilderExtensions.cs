@@ -35,6 +35,11 @@ public static class ProtocolConnectionBuilderExtensions
         var options = new ProtocolOptions();
         configure?.Invoke(options);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.MaxMessageSize, nameof(options.MaxMessageSize));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.OutputHighWaterMark, nameof(options.OutputHighWaterMark));
+        if (options.MaxBufferedOutput is long maxBufferedOutput)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(maxBufferedOutput, options.OutputHighWaterMark, nameof(options.MaxBufferedOutput));
+        }
 
         var connectionHandler = new ProtocolConnectionHandler<TInbound, TOutbound>(reader, writer, handler, options, builder.ApplicationServices);
         return builder.Use(_ => connectionHandler.OnConnectedAsync);

@@ -74,10 +74,14 @@ public sealed class ProtocolSession<TOutbound>
 
     /// <summary>
     /// Queues a message. It is sent with the other responses of the current batch, when the server has handled every
-    /// message already received; call <see cref="FlushAsync"/> to send it sooner.
+    /// message already received, or as soon as the connection holds <see cref="ProtocolOptions.OutputHighWaterMark"/>
+    /// bytes; call <see cref="FlushAsync"/> to send it sooner.
     /// </summary>
     /// <param name="message">The message.</param>
-    /// <exception cref="ConnectionClosedException">The connection is closed.</exception>
+    /// <exception cref="ConnectionClosedException">
+    /// The connection is closed, or this write found <see cref="ProtocolOptions.MaxBufferedOutput"/> bytes held that the
+    /// peer had not taken (the connection is then aborted).
+    /// </exception>
     public void Write(TOutbound message) => Writer.Write(_messageWriter, message);
 
     /// <summary>Writes a message and sends it at once, waiting if the peer is slow to read.</summary>

@@ -21,6 +21,13 @@ namespace PipelineServer.Protocols;
 /// for a slow peer to read. Callers that await their flushes therefore cannot grow memory without bound.
 /// </para>
 /// <para>
+/// Bounded output: <see cref="BufferedBytes"/> counts what was written and not yet taken by the pipe. Once it reaches
+/// <see cref="HighWaterMark"/> the writer starts a flush itself, so output goes out while a writer is still producing it,
+/// and <see cref="IsWritable"/> turns <see langword="false"/> until the pipe has taken it (a caller that can wait awaits
+/// <see cref="FlushAsync"/> then). A write that finds <see cref="MaxBufferedBytes"/> already held fails: the writer
+/// closes, and the write throws <see cref="ConnectionClosedException"/>, since the peer is not taking what it is sent.
+/// </para>
+/// <para>
 /// Once the peer has gone away (the flush reports completion or fails) or <see cref="Complete"/> was called, every
 /// write and flush throws <see cref="ConnectionClosedException"/>: one typed error, whatever the transport.
 /// </para>
@@ -29,6 +36,16 @@ public sealed class ProtocolWriter
 {
     private readonly PipeWriter _output;
     private readonly Lock _sync = new();
+    private readonly long _highWaterMark;
+    private readonly long _maxBufferedBytes;
+    private Action<object?>? _onOverflow;
+    private object? _onOverflowState;
+
+    // Bytes written and not yet flushed, and bytes of the flush under way that the pipe has not yet accepted. Written
+    // under _sync; read without it by IsWritable (a stale read only delays the caller's flush by one message).
+    private long _unflushedBytes;
+    private long _inFlightBytes;
+    private long _peakBufferedBytes;
 
     // All fields below are guarded by _sync.
     private bool _dirty;
@@ -43,13 +60,59 @@ public sealed class ProtocolWriter
     // Completed when the flush that will carry the bytes written during the current one finishes.
     private TaskCompletionSource? _nextFlush;
 
-    /// <summary>Creates a protocol writer over <paramref name="output"/>.</summary>
+    /// <summary>
+    /// Creates a protocol writer over <paramref name="output"/> that flushes by itself at
+    /// <see cref="ProtocolDefaults.OutputHighWaterMark"/> and has no hard limit.
+    /// </summary>
     /// <param name="output">The pipe to write. The caller keeps ownership of it unless it calls <see cref="Complete"/>.</param>
     public ProtocolWriter(PipeWriter output)
+        : this(output, ProtocolDefaults.OutputHighWaterMark, maxBufferedBytes: null)
+    {
+    }
+
+    /// <summary>Creates a protocol writer over <paramref name="output"/> with the given output bounds.</summary>
+    /// <param name="output">The pipe to write. The caller keeps ownership of it unless it calls <see cref="Complete"/>.</param>
+    /// <param name="highWaterMark">
+    /// The bytes held (written and not yet taken by the pipe) at which the writer flushes by itself and
+    /// <see cref="IsWritable"/> turns <see langword="false"/>.
+    /// </param>
+    /// <param name="maxBufferedBytes">
+    /// The bytes held at which further writes fail and the writer closes, or <see langword="null"/> for no limit. At least
+    /// <paramref name="highWaterMark"/>.
+    /// </param>
+    public ProtocolWriter(PipeWriter output, long highWaterMark, long? maxBufferedBytes)
     {
         ArgumentNullException.ThrowIfNull(output);
-        _output = output;
+        ArgumentOutOfRangeException.ThrowIfLessThan(highWaterMark, 1);
+        if (maxBufferedBytes is long max)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(max, highWaterMark, nameof(maxBufferedBytes));
+        }
+
+        // The bounds count bytes through UnflushedBytes; a writer that cannot report them is counted by a thin wrapper.
+        _output = output.CanGetUnflushedBytes ? output : new CountingPipeWriter(output);
+        _highWaterMark = highWaterMark;
+        _maxBufferedBytes = maxBufferedBytes ?? long.MaxValue;
     }
+
+    /// <summary>The bytes held at which the writer flushes by itself and <see cref="IsWritable"/> turns false.</summary>
+    public long HighWaterMark => _highWaterMark;
+
+    /// <summary>The bytes held at which writes fail and the writer closes, or <see langword="null"/> for no limit.</summary>
+    public long? MaxBufferedBytes => _maxBufferedBytes == long.MaxValue ? null : _maxBufferedBytes;
+
+    /// <summary>
+    /// The bytes written and not yet taken by the pipe: those not flushed, and those of a flush still waiting for room
+    /// (for a connection: for the peer to read). What the pipe itself holds (up to its pause threshold, for Kestrel
+    /// <c>MaxWriteBufferSize</c>) is not counted.
+    /// </summary>
+    public long BufferedBytes => Volatile.Read(ref _unflushedBytes) + Volatile.Read(ref _inFlightBytes);
+
+    /// <summary>
+    /// <see langword="false"/> while <see cref="BufferedBytes"/> is at or above <see cref="HighWaterMark"/>: a caller that
+    /// can wait should await <see cref="FlushAsync"/> before it writes more.
+    /// </summary>
+    public bool IsWritable => BufferedBytes < _highWaterMark;
 
     /// <summary><see langword="true"/> once the connection is known to be closed or <see cref="Complete"/> was called.</summary>
     public bool IsClosed
@@ -71,6 +134,7 @@ public sealed class ProtocolWriter
     public void Write<TMessage>(IMessageWriter<TMessage> writer, TMessage message)
     {
         ArgumentNullException.ThrowIfNull(writer);
+        ConnectionClosedException? overflow = null;
         lock (_sync)
         {
             if (_closed)
@@ -78,11 +142,38 @@ public sealed class ProtocolWriter
                 ThrowHelper.ThrowConnectionClosed(_closeReason);
             }
 
-            var before = _output.CanGetUnflushedBytes ? _output.UnflushedBytes : 0;
-            writer.WriteMessage(message, _output);
-            _dirty = true;
-            _writtenMessages++;
-            _writtenBytes += _output.CanGetUnflushedBytes ? _output.UnflushedBytes - before : 0;
+            var before = _output.UnflushedBytes;
+            if (before + _inFlightBytes >= _maxBufferedBytes)
+            {
+                overflow = Overflow(before + _inFlightBytes);
+            }
+            else
+            {
+                writer.WriteMessage(message, _output);
+                var after = _output.UnflushedBytes;
+                _dirty = true;
+                _writtenMessages++;
+                _writtenBytes += after - before;
+                Volatile.Write(ref _unflushedBytes, after);
+                if (after + _inFlightBytes > _peakBufferedBytes)
+                {
+                    _peakBufferedBytes = after + _inFlightBytes;
+                }
+
+                if (after >= _highWaterMark && !_flushing)
+                {
+                    // Past the high-water mark nobody may flush soon (a push while the loop waits for input, or a handler
+                    // that answers one message at length): start sending now instead of holding it all.
+                    StartFlush();
+                }
+            }
+        }
+
+        if (overflow is not null)
+        {
+            // Outside the lock: the owner's reaction (the server aborts the connection) may run other callbacks.
+            _onOverflow?.Invoke(_onOverflowState);
+            throw overflow;
         }
     }
 
@@ -90,6 +181,9 @@ public sealed class ProtocolWriter
     internal long WrittenMessages => Volatile.Read(ref _writtenMessages);
 
     internal long WrittenBytes => Volatile.Read(ref _writtenBytes);
+
+    // The most BufferedBytes reached right after a write (for the server's metrics, recorded when the connection ends).
+    internal long PeakBufferedBytes => Volatile.Read(ref _peakBufferedBytes);
 
     /// <summary>Writes a message and flushes it, with everything written before it.</summary>
     /// <typeparam name="TMessage">The message type.</typeparam>
@@ -134,20 +228,7 @@ public sealed class ProtocolWriter
                     return default;
                 }
 
-                _dirty = false;
-                ValueTask<FlushResult> flush;
-                try
-                {
-                    // The pipe is flushed without the caller's token: cancelling one caller's wait must not cancel a
-                    // flush that carries other callers' bytes.
-                    flush = _output.FlushAsync(CancellationToken.None);
-                }
-                catch (Exception ex)
-                {
-                    MarkClosed(ex);
-                    throw CreateClosed(ex);
-                }
-
+                var flush = BeginFlush();
                 if (flush.IsCompleted)
                 {
                     // The common case: the pipe is below its threshold, nothing to wait for, no allocation.
@@ -190,6 +271,76 @@ public sealed class ProtocolWriter
         }
     }
 
+    // Called under _sync with the pipe dirty and no flush under way: hands what was written to the pipe. The pipe is
+    // flushed without any caller's token: cancelling one caller's wait must not cancel a flush that carries other
+    // callers' bytes.
+    private ValueTask<FlushResult> BeginFlush()
+    {
+        _dirty = false;
+        var bytes = _output.UnflushedBytes;
+        ValueTask<FlushResult> flush;
+        try
+        {
+            flush = _output.FlushAsync(CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            MarkClosed(ex);
+            throw CreateClosed(ex);
+        }
+
+        Volatile.Write(ref _unflushedBytes, 0);
+        if (!flush.IsCompleted)
+        {
+            Volatile.Write(ref _inFlightBytes, bytes);
+        }
+
+        return flush;
+    }
+
+    // Called under _sync by a write that crossed the high-water mark with no flush under way: flushes with no caller
+    // waiting. Allocates only when the pipe is full, like any flush that has to wait.
+    private void StartFlush()
+    {
+        var flush = BeginFlush();
+        if (flush.IsCompleted)
+        {
+            CompleteSynchronousFlush(flush);
+            return;
+        }
+
+        _flushing = true;
+        _ = PumpAsync(flush, ownerAwaits: false).AsTask();
+    }
+
+    // Called under _sync by a write that found the bound already held: the peer is not taking what it is sent. The
+    // writer closes and a flush waiting for the peer is woken; the caller tells the owner (the server aborts the
+    // connection) and throws the error returned.
+    private ConnectionClosedException Overflow(long held)
+    {
+        var error = new ConnectionClosedException(
+            $"The connection was closed: it held {held} bytes that the peer had not taken, the limit being {_maxBufferedBytes}. "
+            + "A writer that produces more than that for one message must await FlushAsync (or WriteAsync) as it goes.");
+        Overflowed = true;
+        MarkClosed(error);
+        if (_flushing)
+        {
+            _output.CancelPendingFlush();
+        }
+
+        return error;
+    }
+
+    /// <summary><see langword="true"/> once a write found <see cref="MaxBufferedBytes"/> held and closed the writer.</summary>
+    internal bool Overflowed { get; private set; }
+
+    // The server's loop aborts the connection when the writer overflows, whichever thread wrote.
+    internal void OnOverflow(Action<object?> callback, object? state)
+    {
+        _onOverflowState = state;
+        _onOverflow = callback;
+    }
+
     // Called under _sync with a flush that has already completed.
     private void CompleteSynchronousFlush(ValueTask<FlushResult> flush)
     {
@@ -227,7 +378,8 @@ public sealed class ProtocolWriter
             try
             {
                 var result = await flush.ConfigureAwait(false);
-                peerGone = result.IsCompleted;
+                // Cancelled only by an overflow, which has already closed the writer.
+                peerGone = result.IsCompleted || result.IsCanceled;
             }
             catch (Exception ex)
             {
@@ -241,6 +393,7 @@ public sealed class ProtocolWriter
             {
                 finished = _currentFlush;
                 _currentFlush = null;
+                Volatile.Write(ref _inFlightBytes, 0);
 
                 if (error is not null || peerGone)
                 {
@@ -249,18 +402,16 @@ public sealed class ProtocolWriter
 
                 if (!_closed && _dirty)
                 {
-                    _dirty = false;
                     _currentFlush = _nextFlush;
                     _nextFlush = null;
                     try
                     {
-                        flush = _output.FlushAsync(CancellationToken.None);
+                        flush = BeginFlush();
                         again = true;
                     }
-                    catch (Exception ex)
+                    catch (ConnectionClosedException ex)
                     {
-                        MarkClosed(ex);
-                        error = ex;
+                        error = ex.InnerException ?? ex;
                     }
                 }
 
@@ -275,6 +426,7 @@ public sealed class ProtocolWriter
 
             if (error is not null || peerGone)
             {
+                error ??= _closeReason;
                 finished?.TrySetException(CreateClosed(error));
                 abandoned?.TrySetException(CreateClosed(error));
                 if (first && ownerAwaits)

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using PipelineServer.Protocols.Framing;
 
 namespace PipelineServer.Protocols.Tests;
@@ -220,6 +221,83 @@ public class ProtocolWriterTests
         var result = await reader.ReadAsync(s_frames).AsTask().WaitAsync(s_timeout);
 
         Assert.Equal([4, 5, 6], result.Message.ToArray());
+    }
+
+    [Fact]
+    public async Task AWriteThatReachesTheHighWaterMarkStartsAFlushItself()
+    {
+        var pipe = new Pipe();
+        var writer = new ProtocolWriter(pipe.Writer, highWaterMark: 100, maxBufferedBytes: null);
+
+        writer.Write(s_prepender, Seq(new byte[56]));
+        Assert.False(pipe.Reader.TryRead(out _));
+        Assert.Equal(60, writer.BufferedBytes);
+
+        writer.Write(s_prepender, Seq(new byte[56]));
+        Assert.True(pipe.Reader.TryRead(out var read));
+        Assert.Equal(120, read.Buffer.Length);
+        Assert.Equal(0, writer.BufferedBytes);
+        Assert.True(writer.IsWritable);
+        pipe.Reader.AdvanceTo(read.Buffer.End);
+        await writer.FlushAsync().AsTask().WaitAsync(s_timeout);
+    }
+
+    [Fact]
+    public async Task IsWritableIsFalseWhileTheTransportHoldsBackAFlushPastTheMark()
+    {
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 64, resumeWriterThreshold: 32, readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false));
+        var writer = new ProtocolWriter(pipe.Writer, highWaterMark: 100, maxBufferedBytes: null);
+
+        writer.Write(s_prepender, Seq(new byte[116]));
+
+        // The flush the write started waits for the reader: its bytes still count as held.
+        Assert.Equal(120, writer.BufferedBytes);
+        Assert.False(writer.IsWritable);
+        var waiting = writer.FlushAsync();
+        Assert.False(waiting.IsCompleted);
+
+        var read = await pipe.Reader.ReadAsync();
+        pipe.Reader.AdvanceTo(read.Buffer.End);
+        await waiting.AsTask().WaitAsync(s_timeout);
+        Assert.Equal(0, writer.BufferedBytes);
+        Assert.True(writer.IsWritable);
+    }
+
+    [Fact]
+    public async Task AWriteThatFindsTheLimitHeldClosesTheWriterAndWakesTheWaitingFlush()
+    {
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 64, resumeWriterThreshold: 32, readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false));
+        var writer = new ProtocolWriter(pipe.Writer, highWaterMark: 100, maxBufferedBytes: 300);
+        var box = new StrongBox<int>();
+        writer.OnOverflow(static state => Interlocked.Increment(ref ((StrongBox<int>)state!).Value), box);
+
+        writer.Write(s_prepender, Seq(new byte[116]));
+        var waiting = writer.FlushAsync();
+        writer.Write(s_prepender, Seq(new byte[116]));
+        writer.Write(s_prepender, Seq(new byte[116]));
+        Assert.Equal(360, writer.BufferedBytes);
+
+        var ex = Assert.Throws<ConnectionClosedException>(() => writer.Write(s_prepender, Seq(1)));
+        Assert.Contains("300", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1, box.Value);
+        Assert.True(writer.IsClosed);
+        await Assert.ThrowsAsync<ConnectionClosedException>(async () => await waiting.AsTask().WaitAsync(s_timeout));
+        Assert.Throws<ConnectionClosedException>(() => writer.Write(s_prepender, Seq(2)));
+    }
+
+    [Fact]
+    public void TheBoundsHoldOverAPipeWriterThatCannotReportUnflushedBytes()
+    {
+        var counting = new CountingPipeWriter(new Pipe().Writer);
+        Assert.False(counting.CanGetUnflushedBytes);
+        var writer = new ProtocolWriter(counting, highWaterMark: 100, maxBufferedBytes: null);
+
+        writer.Write(s_prepender, Seq(new byte[56]));
+        Assert.Equal(60, writer.BufferedBytes);
+        Assert.Equal(0, counting.Flushes);
+
+        writer.Write(s_prepender, Seq(new byte[56]));
+        Assert.Equal(1, counting.Flushes);
     }
 
     private sealed class CountingPipeWriter(PipeWriter inner) : PipeWriter

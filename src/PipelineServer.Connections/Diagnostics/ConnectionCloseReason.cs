@@ -16,6 +16,7 @@ internal sealed class ConnectionCloseReason
     public const string SlowMessageTimeout = "slow_message_timeout";
     public const string WriteTimeout = "write_timeout";
     public const string RateLimit = "rate_limit";
+    public const string OutputOverflow = "output_overflow";
 
     private ConnectionCloseReason(string reason) => Reason = reason;
 

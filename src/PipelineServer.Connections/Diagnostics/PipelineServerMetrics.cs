@@ -30,6 +30,7 @@ internal sealed class PipelineServerMetrics
         SentBytes = meter.CreateCounter<long>("pipelineserver.sent_bytes", "By", "Bytes of messages written to connections.");
         ProtocolErrors = meter.CreateCounter<long>("pipelineserver.protocol_errors", "{error}", "Protocol violations by peers (each closes its connection).");
         HandlerDuration = meter.CreateHistogram<double>("pipelineserver.handler.duration", "s", "Time a handler took over one message.");
+        PeakBufferedOutput = meter.CreateHistogram<long>("pipelineserver.connection.output.peak_buffered", "By", "The most output bytes a connection held written and not yet taken by the transport, recorded when it ends.");
     }
 
     public UpDownCounter<long> ActiveConnections { get; }
@@ -53,6 +54,8 @@ internal sealed class PipelineServerMetrics
     public Counter<long> ProtocolErrors { get; }
 
     public Histogram<double> HandlerDuration { get; }
+
+    public Histogram<long> PeakBufferedOutput { get; }
 
     public static PipelineServerMetrics Get(IServiceProvider? services)
     {

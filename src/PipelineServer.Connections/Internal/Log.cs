@@ -3,7 +3,7 @@ using PipelineServer.Protocols;
 
 namespace PipelineServer.Internal;
 
-// Event ids are stable: never renumber them. Next free id: 6.
+// Event ids are stable: never renumber them. Next free id: 7.
 internal static partial class Log
 {
     public const string CategoryName = "PipelineServer.Protocol";
@@ -22,4 +22,7 @@ internal static partial class Log
 
     [LoggerMessage(5, LogLevel.Debug, "Connection {ConnectionId} closed for server shutdown, after answering the messages it had received ({BytesIn} bytes in, {MessagesOut} messages out).", EventName = "ConnectionDrained")]
     public static partial void ConnectionDrained(ILogger logger, string connectionId, long bytesIn, long messagesOut);
+
+    [LoggerMessage(6, LogLevel.Debug, "Connection {ConnectionId} from {RemoteEndPoint} was aborted: it held {Limit} bytes of output that the peer had not taken.", EventName = "OutputLimitExceeded")]
+    public static partial void OutputLimitExceeded(ILogger logger, string connectionId, string? remoteEndPoint, long limit);
 }

@@ -21,6 +21,8 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
     private readonly ILogger _logger;
     private readonly PipelineServerMetrics _metrics;
     private readonly int _maxMessageSize;
+    private readonly int _outputHighWaterMark;
+    private readonly long? _maxBufferedOutput;
     private readonly bool _createScope;
 
     public ProtocolConnectionHandler(
@@ -35,6 +37,8 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
         _handler = handler;
         _services = services;
         _maxMessageSize = options.MaxMessageSize;
+        _outputHighWaterMark = options.OutputHighWaterMark;
+        _maxBufferedOutput = options.MaxBufferedOutput;
         _createScope = options.CreateServiceScope;
         _metrics = PipelineServerMetrics.Get(services);
         _logger = (services.GetService<ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger(Log.CategoryName);
@@ -48,7 +52,12 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
         var transport = connection.Transport;
         var input = transport.Input;
         var protocolReader = new ProtocolReader(input, _maxMessageSize);
-        var protocolWriter = new ProtocolWriter(transport.Output);
+        var protocolWriter = new ProtocolWriter(transport.Output, _outputHighWaterMark, _maxBufferedOutput);
+        if (_maxBufferedOutput is not null)
+        {
+            // Whichever thread's write overflows, the connection goes at once: its peer is not taking what it is sent.
+            protocolWriter.OnOverflow(static state => AbortForOverflow((ConnectionContext)state!), connection);
+        }
         var scope = _createScope ? _services.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope() : default;
         var session = new ProtocolSession<TOutbound>(connection, input, protocolWriter, _writer, _createScope ? scope.ServiceProvider : _services);
 
@@ -87,7 +96,14 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
             // Resets and aborts are part of life on a network: logged quietly, so a mass disconnect cannot flood the log.
             error = ex;
             closeReason = ConnectionCloseReason.Reset;
-            Log.ConnectionEndedAbruptly(_logger, connection.ConnectionId, ex.Message);
+            if (protocolWriter.Overflowed)
+            {
+                Log.OutputLimitExceeded(_logger, connection.ConnectionId, connection.RemoteEndPoint?.ToString(), _maxBufferedOutput ?? 0);
+            }
+            else
+            {
+                Log.ConnectionEndedAbruptly(_logger, connection.ConnectionId, ex.Message);
+            }
         }
         catch (Exception ex)
         {
@@ -132,6 +148,7 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
         }
 
         traffic.Record(0);
+        _metrics.PeakBufferedOutput.Record(protocolWriter.PeakBufferedBytes);
         _metrics.ActiveConnections.Add(-1);
         _metrics.ClosedConnections.Add(1, new KeyValuePair<string, object?>(PipelineServerMetrics.CloseReasonTag, closeReason));
         _metrics.ConnectionDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>(PipelineServerMetrics.CloseReasonTag, closeReason));
@@ -206,6 +223,13 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
                 {
                     reader.Advance();
                 }
+
+                if (!writer.IsWritable)
+                {
+                    // Past the high-water mark: no further message is read until the transport has taken the output, so a
+                    // peer that sends and never reads holds the server back instead of growing its memory.
+                    await writer.FlushAsync().ConfigureAwait(false);
+                }
             }
             else if (result.IsCompleted)
             {
@@ -272,6 +296,12 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
         catch (ConnectionClosedException)
         {
         }
+    }
+
+    private static void AbortForOverflow(ConnectionContext connection)
+    {
+        ConnectionCloseReason.Set(connection, ConnectionCloseReason.OutputOverflow);
+        connection.Abort(new ConnectionAbortedException("The connection held more output than the peer had taken, past the limit."));
     }
 
     private static bool IsDisconnect(Exception ex, ConnectionContext connection) =>

@@ -12,6 +12,7 @@ public sealed class MetricsRecorder : IDisposable
     private readonly MeterListener _listener = new();
     private readonly object _sync = new();
     private readonly Dictionary<string, long> _totals = [];
+    private readonly Dictionary<string, long> _maxima = [];
     private readonly List<(string Key, long Target, TaskCompletionSource Done)> _waiters = [];
 
     public MetricsRecorder(IServiceProvider services)
@@ -35,6 +36,15 @@ public sealed class MetricsRecorder : IDisposable
         lock (_sync)
         {
             return _totals.GetValueOrDefault(Key(instrument, tagValue));
+        }
+    }
+
+    /// <summary>The largest single measurement of an instrument so far (0 when none).</summary>
+    public long Max(string instrument)
+    {
+        lock (_sync)
+        {
+            return _maxima.GetValueOrDefault(instrument);
         }
     }
 
@@ -62,6 +72,7 @@ public sealed class MetricsRecorder : IDisposable
     {
         lock (_sync)
         {
+            _maxima[instrument] = Math.Max(_maxima.GetValueOrDefault(instrument), value);
             Bump(instrument, value);
             foreach (var tag in tags)
             {
