@@ -63,7 +63,10 @@ public sealed class EmbeddedServer : IAsyncDisposable
     /// <summary>The application services the chain was built with.</summary>
     public IServiceProvider Services { get; }
 
-    /// <summary>Opens a connection and starts the chain on its server end.</summary>
+    /// <summary>
+    /// Opens a connection and starts the chain on its server end; returns once the chain has run up to its first wait
+    /// (for data, typically), so timers its middleware set have been set.
+    /// </summary>
     /// <param name="cancellationToken">Cancels the connect.</param>
     /// <returns>The client end, to send and receive with.</returns>
     public async ValueTask<EmbeddedConnection> ConnectAsync(CancellationToken cancellationToken = default)
@@ -76,7 +79,12 @@ public sealed class EmbeddedServer : IAsyncDisposable
         server.Features.Set<IConnectionLifetimeNotificationFeature>(lifetime);
         var connection = new EmbeddedConnection(client, server, lifetime, _receiveTimeout);
         _connections[connection] = 0;
-        connection.Start(RunAsync(server, connection));
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.Start(RunAsync(server, connection, started));
+
+        // Returned once every middleware has run to its first wait, so a timer it sets (a timeout) is set before the test
+        // moves a fake clock (ClockFromServicesTests.TimeoutsRunOnTheEmbeddedServersClock).
+        await started.Task.ConfigureAwait(false);
         return connection;
     }
 
@@ -118,13 +126,23 @@ public sealed class EmbeddedServer : IAsyncDisposable
         }
     }
 
-    private async Task RunAsync(ConnectionContext server, EmbeddedConnection connection)
+    private async Task RunAsync(ConnectionContext server, EmbeddedConnection connection, TaskCompletionSource started)
     {
         // Leave the caller's thread first, as Kestrel's dispatcher does.
         await Task.Yield();
         try
         {
-            await _application(server).ConfigureAwait(false);
+            Task running;
+            try
+            {
+                running = _application(server);
+            }
+            finally
+            {
+                started.TrySetResult();
+            }
+
+            await running.ConfigureAwait(false);
         }
         finally
         {

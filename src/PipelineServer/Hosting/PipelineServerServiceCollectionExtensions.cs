@@ -44,6 +44,8 @@ public static class PipelineServerServiceCollectionExtensions
             // Kestrel takes a DiagnosticSource, which the web host would provide.
             services.TryAddSingleton(static _ => new DiagnosticListener("Microsoft.AspNetCore"));
             services.TryAddSingleton<DiagnosticSource>(static sp => sp.GetRequiredService<DiagnosticListener>());
+            // The one clock of every timeout and rate limit, unless the app registered its own.
+            services.TryAddSingleton(TimeProvider.System);
             // Connections may not take the last file descriptors (see FileDescriptorBudget).
             services.AddSingleton<FileDescriptorBudget>();
             services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>>(static sp => sp.GetRequiredService<FileDescriptorBudget>());

@@ -54,7 +54,8 @@ public static class ConnectionMiddlewareExtensions
         }
 
         var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
-        return builder.Use(next => new ConnectionTimeoutMiddleware(next, options, logger).OnConnectionAsync);
+        var time = TimeOf(builder, options.TimeProvider);
+        return builder.Use(next => new ConnectionTimeoutMiddleware(next, options, time, logger).OnConnectionAsync);
     }
 
     /// <summary>
@@ -76,7 +77,8 @@ public static class ConnectionMiddlewareExtensions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HeaderTimeout, TimeSpan.Zero, nameof(options.HeaderTimeout));
         var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
         var metrics = PipelineServerMetrics.Get(builder.ApplicationServices);
-        return builder.Use(next => new ProxyProtocolMiddleware(next, options, logger, metrics).OnConnectionAsync);
+        var time = TimeOf(builder, options.TimeProvider);
+        return builder.Use(next => new ProxyProtocolMiddleware(next, options, time, logger, metrics).OnConnectionAsync);
     }
 
     /// <summary>
@@ -101,7 +103,8 @@ public static class ConnectionMiddlewareExtensions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.PerConnection ?? 1, nameof(options.PerConnection));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.PerIp ?? 1, nameof(options.PerIp));
         var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
-        return builder.Use(next => new MessageRateLimitMiddleware(next, options, logger).OnConnectionAsync);
+        var time = TimeOf(builder, options.TimeProvider);
+        return builder.Use(next => new MessageRateLimitMiddleware(next, options, time, logger).OnConnectionAsync);
     }
 
     /// <summary>
@@ -132,6 +135,10 @@ public static class ConnectionMiddlewareExtensions
         var logger = CreateLogger(builder, HexDumpMiddleware.CategoryName);
         return builder.Use(next => new HexDumpMiddleware(next, maxBytesPerDirection, logger).OnConnectionAsync);
     }
+
+    // The clock an option names, else the application's (the test kit registers its fake one there), else the system's.
+    private static TimeProvider TimeOf(IConnectionBuilder builder, TimeProvider? configured) =>
+        configured ?? builder.ApplicationServices.GetService<TimeProvider>() ?? TimeProvider.System;
 
     private static ILogger CreateLogger(IConnectionBuilder builder, string category) =>
         (builder.ApplicationServices.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger(category);

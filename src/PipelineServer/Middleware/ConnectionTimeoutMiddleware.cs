@@ -24,11 +24,11 @@ internal sealed class ConnectionTimeoutMiddleware
     private readonly ConcurrentDictionary<WatchedInput, byte> _connections = new();
     private readonly ITimer _heartbeat;
 
-    public ConnectionTimeoutMiddleware(ConnectionDelegate next, ConnectionTimeoutOptions options, ILogger logger)
+    public ConnectionTimeoutMiddleware(ConnectionDelegate next, ConnectionTimeoutOptions options, TimeProvider time, ILogger logger)
     {
         _next = next;
         _logger = logger;
-        _time = options.TimeProvider;
+        _time = time;
         _idle = ToTicks(options.IdleTimeout);
         _firstMessage = ToTicks(options.FirstMessageTimeout);
         _slowMessage = ToTicks(options.SlowMessageTimeout);

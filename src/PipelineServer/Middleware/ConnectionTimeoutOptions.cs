@@ -29,6 +29,9 @@ public sealed class ConnectionTimeoutOptions
     /// </summary>
     public TimeSpan? WriteTimeout { get; set; }
 
-    /// <summary>The clock; tests substitute a fake one. Defaults to <see cref="TimeProvider.System"/>.</summary>
-    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+    /// <summary>
+    /// The clock; tests substitute a fake one. When <see langword="null"/> (the default), the application services'
+    /// <see cref="System.TimeProvider"/>, or the system clock when they have none.
+    /// </summary>
+    public TimeProvider? TimeProvider { get; set; }
 }

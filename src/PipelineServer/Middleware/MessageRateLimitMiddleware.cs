@@ -19,12 +19,12 @@ internal sealed class MessageRateLimitMiddleware
     private readonly Dictionary<IPAddress, SharedBucket> _perIp = [];
     private readonly ITimer _refill;
 
-    public MessageRateLimitMiddleware(ConnectionDelegate next, MessageRateLimitOptions options, ILogger logger)
+    public MessageRateLimitMiddleware(ConnectionDelegate next, MessageRateLimitOptions options, TimeProvider time, ILogger logger)
     {
         _next = next;
         _options = options;
         _logger = logger;
-        _refill = WeakTimer.Start(options.TimeProvider, this, static middleware => middleware.Refill(), TimeSpan.FromSeconds(1));
+        _refill = WeakTimer.Start(time, this, static middleware => middleware.Refill(), TimeSpan.FromSeconds(1));
     }
 
     ~MessageRateLimitMiddleware() => _refill.Dispose();

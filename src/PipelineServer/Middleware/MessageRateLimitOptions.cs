@@ -31,6 +31,9 @@ public sealed class MessageRateLimitOptions
     /// <summary>Defaults to <see cref="RateLimitExceededAction.Backpressure"/>.</summary>
     public RateLimitExceededAction OnExceeded { get; set; } = RateLimitExceededAction.Backpressure;
 
-    /// <summary>The clock that refills the buckets. Defaults to <see cref="TimeProvider.System"/>.</summary>
-    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+    /// <summary>
+    /// The clock that refills the buckets. When <see langword="null"/> (the default), the application services'
+    /// <see cref="System.TimeProvider"/>, or the system clock when they have none.
+    /// </summary>
+    public TimeProvider? TimeProvider { get; set; }
 }

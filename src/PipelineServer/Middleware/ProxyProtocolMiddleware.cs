@@ -9,7 +9,7 @@ namespace PipelineServer.Middleware;
 // Reads a PROXY protocol header from the front of the stream and replaces the connection's endpoints with the ones it
 // names, so everything after this middleware (limits, logs, handlers) sees the real client. Runs before TLS: the
 // header precedes the handshake on the wire.
-internal sealed class ProxyProtocolMiddleware(ConnectionDelegate next, ProxyProtocolOptions options, ILogger logger, PipelineServerMetrics metrics)
+internal sealed class ProxyProtocolMiddleware(ConnectionDelegate next, ProxyProtocolOptions options, TimeProvider time, ILogger logger, PipelineServerMetrics metrics)
 {
     public const string RejectionReason = "proxy_protocol";
 
@@ -71,7 +71,7 @@ internal sealed class ProxyProtocolMiddleware(ConnectionDelegate next, ProxyProt
     private async Task<string?> ReadHeaderAsync(ConnectionContext connection)
     {
         var input = connection.Transport.Input;
-        using var timeout = new CancellationTokenSource(options.HeaderTimeout, options.TimeProvider);
+        using var timeout = new CancellationTokenSource(options.HeaderTimeout, time);
         using var closed = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, connection.ConnectionClosed);
         while (true)
         {

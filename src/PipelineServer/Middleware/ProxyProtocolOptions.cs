@@ -37,6 +37,9 @@ public sealed class ProxyProtocolOptions
     /// <summary>How long a trusted peer has to send its whole header. Defaults to 5 seconds.</summary>
     public TimeSpan HeaderTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The clock for <see cref="HeaderTimeout"/>. Defaults to <see cref="TimeProvider.System"/>.</summary>
-    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+    /// <summary>
+    /// The clock for <see cref="HeaderTimeout"/>. When <see langword="null"/> (the default), the application services'
+    /// <see cref="System.TimeProvider"/>, or the system clock when they have none.
+    /// </summary>
+    public TimeProvider? TimeProvider { get; set; }
 }
