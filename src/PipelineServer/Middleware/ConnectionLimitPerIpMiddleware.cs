@@ -5,9 +5,10 @@ using PipelineServer.Diagnostics;
 
 namespace PipelineServer.Middleware;
 
-// Refuses a connection at once when its remote address already has the maximum open through this middleware. Counts
-// live in one dictionary guarded by a lock held only for an increment or decrement, never across an await.
-internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, int limit, ILogger logger, PipelineServerMetrics metrics)
+// Refuses a connection at once when its remote address (IPv6: its prefix) already has the maximum open through this
+// middleware. Counts live in one dictionary guarded by a lock held only for an increment or decrement, never across an
+// await.
+internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, int limit, int ipv6PrefixLength, ILogger logger, PipelineServerMetrics metrics)
 {
     public const string RejectionReason = "ip_limit";
 
@@ -15,7 +16,7 @@ internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, in
 
     public async Task OnConnectionAsync(ConnectionContext connection)
     {
-        var address = RemoteAddress.Of(connection);
+        var address = RemoteAddress.GroupOf(connection, ipv6PrefixLength);
         if (address is null)
         {
             await next(connection).ConfigureAwait(false);
@@ -26,7 +27,7 @@ internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, in
         {
             metrics.Rejected(RejectionReason);
             ConnectionCloseReason.Set(connection, RejectionReason);
-            MiddlewareLog.PerIpLimitReached(logger, connection.ConnectionId, address.ToString(), limit);
+            MiddlewareLog.PerIpLimitReached(logger, connection.ConnectionId, RemoteAddress.Describe(address, ipv6PrefixLength), limit);
             return; // Kestrel closes the connection once the chain returns.
         }
 

@@ -18,19 +18,23 @@ public static class ConnectionMiddlewareExtensions
     /// <summary>
     /// Closes, at once, a connection from a remote IP address that already has <paramref name="limit"/> connections open
     /// through this endpoint; it is counted in <c>pipelineserver.rejected_connections</c> (reason <c>ip_limit</c>) and never
-    /// queued. For a global maximum use Kestrel's <c>KestrelServerOptions.Limits.MaxConcurrentConnections</c>. Put it after
-    /// <see cref="UseProxyProtocol"/> so that it counts clients, not load balancers.
+    /// queued. IPv6 addresses count by their first <paramref name="ipv6PrefixLength"/> bits (a host is routinely given a
+    /// whole /64); IPv4-mapped IPv6 addresses count as IPv4. For a global maximum use Kestrel's
+    /// <c>KestrelServerOptions.Limits.MaxConcurrentConnections</c>. Put it after <see cref="UseProxyProtocol"/> so that it
+    /// counts clients, not load balancers.
     /// </summary>
     /// <param name="builder">The connection pipeline.</param>
     /// <param name="limit">The most connections one address may hold open.</param>
+    /// <param name="ipv6PrefixLength">The IPv6 prefix counted as one address, 0 to 128; 64 by default.</param>
     /// <returns>The builder.</returns>
-    public static IConnectionBuilder UseConnectionLimitPerIp(this IConnectionBuilder builder, int limit)
+    public static IConnectionBuilder UseConnectionLimitPerIp(this IConnectionBuilder builder, int limit, int ipv6PrefixLength = 64)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        RemoteAddress.ValidatePrefixLength(ipv6PrefixLength, nameof(ipv6PrefixLength));
         var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
         var metrics = PipelineServerMetrics.Get(builder.ApplicationServices);
-        return builder.Use(next => new ConnectionLimitPerIpMiddleware(next, limit, logger, metrics).OnConnectionAsync);
+        return builder.Use(next => new ConnectionLimitPerIpMiddleware(next, limit, ipv6PrefixLength, logger, metrics).OnConnectionAsync);
     }
 
     /// <summary>
@@ -102,6 +106,7 @@ public static class ConnectionMiddlewareExtensions
 
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.PerConnection ?? 1, nameof(options.PerConnection));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.PerIp ?? 1, nameof(options.PerIp));
+        RemoteAddress.ValidatePrefixLength(options.IPv6PrefixLength, nameof(options.IPv6PrefixLength));
         var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
         var time = TimeOf(builder, options.TimeProvider);
         return builder.Use(next => new MessageRateLimitMiddleware(next, options, time, logger).OnConnectionAsync);

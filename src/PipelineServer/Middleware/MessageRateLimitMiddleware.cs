@@ -17,6 +17,9 @@ internal sealed class MessageRateLimitMiddleware
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<TokenBucket, byte> _buckets = new();
     private readonly Dictionary<IPAddress, SharedBucket> _perIp = [];
+    // Per-IP buckets whose last connection closed before they were full again; the next refill fills them, and drops them
+    // then if no connection has come back. Guarded by _perIp's lock.
+    private readonly List<IPAddress> _released = [];
     private readonly ITimer _refill;
 
     public MessageRateLimitMiddleware(ConnectionDelegate next, MessageRateLimitOptions options, TimeProvider time, ILogger logger)
@@ -31,7 +34,7 @@ internal sealed class MessageRateLimitMiddleware
 
     public async Task OnConnectionAsync(ConnectionContext connection)
     {
-        var address = _options.PerIp is null ? null : RemoteAddress.Of(connection);
+        var address = _options.PerIp is null ? null : RemoteAddress.GroupOf(connection, _options.IPv6PrefixLength);
         var ipBucket = address is null ? null : AcquireShared(address);
         var connectionBucket = _options.PerConnection is { } rate ? CreateBucket(rate) : null;
         if (connectionBucket is not null)
@@ -61,6 +64,19 @@ internal sealed class MessageRateLimitMiddleware
         }
     }
 
+    // How many addresses (IPv6: prefixes) have a per-IP bucket: those with open connections, and those released in the
+    // last second whose bucket is not yet full again.
+    internal int TrackedAddresses
+    {
+        get
+        {
+            lock (_perIp)
+            {
+                return _perIp.Count;
+            }
+        }
+    }
+
     private static TokenBucket CreateBucket(int messagesPerSecond) => new(messagesPerSecond);
 
     private SharedBucket AcquireShared(IPAddress address)
@@ -86,11 +102,25 @@ internal sealed class MessageRateLimitMiddleware
             var shared = _perIp[address];
             if (--shared.Users == 0)
             {
-                _perIp.Remove(address);
-                _buckets.TryRemove(shared.Limiter, out _);
-                shared.Limiter.Dispose();
+                if (shared.Limiter.IsFull)
+                {
+                    Drop(address, shared);
+                }
+                else
+                {
+                    // Kept until it would be full anyway: otherwise close-and-reconnect would get a fresh bucket, and the
+                    // per-IP limit would be no limit (RateLimitTests.AReconnectDoesNotRefillThePerIpBucket).
+                    _released.Add(address);
+                }
             }
         }
+    }
+
+    private void Drop(IPAddress address, SharedBucket shared)
+    {
+        _perIp.Remove(address);
+        _buckets.TryRemove(shared.Limiter, out _);
+        shared.Limiter.Dispose();
     }
 
     private void Refill()
@@ -98,6 +128,20 @@ internal sealed class MessageRateLimitMiddleware
         foreach (var (bucket, _) in _buckets)
         {
             bucket.Refill();
+        }
+
+        lock (_perIp)
+        {
+            // Every bucket is full now: those released and not taken up again since go.
+            foreach (var address in _released)
+            {
+                if (_perIp.TryGetValue(address, out var shared) && shared.Users == 0)
+                {
+                    Drop(address, shared);
+                }
+            }
+
+            _released.Clear();
         }
     }
 

@@ -28,6 +28,12 @@ public sealed class MessageRateLimitOptions
     /// </summary>
     public int? PerIp { get; set; }
 
+    /// <summary>
+    /// The IPv6 prefix counted as one address by <see cref="PerIp"/>, 0 to 128; 64 by default (a host is routinely given a
+    /// whole /64). IPv4-mapped IPv6 addresses count as IPv4.
+    /// </summary>
+    public int IPv6PrefixLength { get; set; } = 64;
+
     /// <summary>Defaults to <see cref="RateLimitExceededAction.Backpressure"/>.</summary>
     public RateLimitExceededAction OnExceeded { get; set; } = RateLimitExceededAction.Backpressure;
 

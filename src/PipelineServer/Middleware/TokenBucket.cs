@@ -41,6 +41,9 @@ internal sealed class TokenBucket : RateLimiter
         }
     }
 
+    // Whether the bucket holds all its tokens (a second's worth of messages).
+    public bool IsFull => Volatile.Read(ref _tokens) == _capacity;
+
     // Tops the bucket up to capacity (a second's worth of messages) and hands tokens to waiters, oldest first.
     public void Refill()
     {
