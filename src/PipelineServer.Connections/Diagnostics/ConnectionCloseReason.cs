@@ -17,6 +17,7 @@ internal sealed class ConnectionCloseReason
     public const string WriteTimeout = "write_timeout";
     public const string RateLimit = "rate_limit";
     public const string OutputOverflow = "output_overflow";
+    public const string TransportError = "transport_error";
 
     private ConnectionCloseReason(string reason) => Reason = reason;
 

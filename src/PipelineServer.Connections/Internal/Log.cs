@@ -3,12 +3,13 @@ using PipelineServer.Protocols;
 
 namespace PipelineServer.Internal;
 
-// Event ids are stable: never renumber them. Next free id: 7.
+// Event ids are stable: never renumber them. Next free id: 9.
 internal static partial class Log
 {
     public const string CategoryName = "PipelineServer.Protocol";
 
-    [LoggerMessage(1, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} violated the protocol ({Kind}) and was closed: {Reason}", EventName = "ProtocolError")]
+    // Peers' faults are logged at Debug only, and counted in PeerFaultLog's summary: no peer can flood the log.
+    [LoggerMessage(1, LogLevel.Debug, "Connection {ConnectionId} from {RemoteEndPoint} violated the protocol ({Kind}) and was closed: {Reason}", EventName = "ProtocolError")]
     public static partial void ProtocolError(ILogger logger, string connectionId, string? remoteEndPoint, ProtocolErrorKind kind, string reason);
 
     [LoggerMessage(2, LogLevel.Debug, "Connection {ConnectionId} ended abruptly: {Reason}", EventName = "ConnectionEndedAbruptly")]
@@ -25,4 +26,10 @@ internal static partial class Log
 
     [LoggerMessage(6, LogLevel.Debug, "Connection {ConnectionId} from {RemoteEndPoint} was aborted: it held {Limit} bytes of output that the peer had not taken.", EventName = "OutputLimitExceeded")]
     public static partial void OutputLimitExceeded(ILogger logger, string connectionId, string? remoteEndPoint, long limit);
+
+    [LoggerMessage(7, LogLevel.Debug, "Connection {ConnectionId} from {RemoteEndPoint} failed in its transport and was closed: {Reason}", EventName = "TransportError")]
+    public static partial void TransportError(ILogger logger, string connectionId, string? remoteEndPoint, string reason);
+
+    [LoggerMessage(8, LogLevel.Warning, "{Count} connections were closed for their peers' faults in the last {Seconds} s: {Summary}. Each is logged at Debug; pipelineserver.closed_connections counts them by reason.", EventName = "PeerFaults")]
+    public static partial void PeerFaults(ILogger logger, long count, long seconds, string summary);
 }

@@ -20,6 +20,7 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
     private readonly PipelineServerMetrics _metrics;
+    private readonly PeerFaultLog _faults;
     private readonly int _maxMessageSize;
     private readonly int _outputHighWaterMark;
     private readonly long? _maxBufferedOutput;
@@ -41,6 +42,7 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
         _maxBufferedOutput = options.MaxBufferedOutput;
         _createScope = options.CreateServiceScope;
         _metrics = PipelineServerMetrics.Get(services);
+        _faults = PeerFaultLog.Get(services);
         _logger = (services.GetService<ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger(Log.CategoryName);
     }
 
@@ -89,7 +91,17 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
             closeReason = ConnectionCloseReason.ProtocolError;
             _metrics.ProtocolErrors.Add(1, new KeyValuePair<string, object?>(PipelineServerMetrics.ErrorTypeTag, ex.Kind.ToString()));
             Log.ProtocolError(_logger, connection.ConnectionId, connection.RemoteEndPoint?.ToString(), ex.Kind, ex.Message);
+            _faults.Report(PeerFault.ProtocolError);
             await ReportProtocolErrorAsync(session, ex).ConfigureAwait(false);
+        }
+        catch (TransportFaultException ex)
+        {
+            // The transport failed under the read (a corrupted TLS record, a renegotiation request): the peer's doing, not
+            // the handler's, so logged like any peer fault rather than as a handler error.
+            error = ex.InnerException;
+            closeReason = ConnectionCloseReason.TransportError;
+            Log.TransportError(_logger, connection.ConnectionId, connection.RemoteEndPoint?.ToString(), ex.InnerException!.Message);
+            _faults.Report(PeerFault.TransportError);
         }
         catch (Exception ex) when (IsDisconnect(ex, connection))
         {
@@ -147,6 +159,16 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
             closeReason = recorded;
         }
 
+        // Middleware that ended a connection counted its own reason (a timeout, a rate limit); these are the loop's.
+        if (ReferenceEquals(closeReason, ConnectionCloseReason.Reset))
+        {
+            _faults.Report(PeerFault.Reset);
+        }
+        else if (ReferenceEquals(closeReason, ConnectionCloseReason.OutputOverflow))
+        {
+            _faults.Report(PeerFault.OutputOverflow);
+        }
+
         traffic.Record(0);
         _metrics.PeakBufferedOutput.Record(protocolWriter.PeakBufferedBytes);
         _metrics.ActiveConnections.Add(-1);
@@ -183,7 +205,16 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
                 // Awaited here rather than through reader.ReadAsync: one resumed state machine per batch, not two.
                 while (true)
                 {
-                    var readResult = await reader.WaitForDataAsync().ConfigureAwait(false);
+                    ReadResult readResult;
+                    try
+                    {
+                        readResult = await reader.WaitForDataAsync().ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (!IsDisconnect(ex, session.Connection))
+                    {
+                        throw new TransportFaultException(ex);
+                    }
+
                     if (reader.TryReadFrom(_reader, readResult, out result))
                     {
                         break;
@@ -303,6 +334,9 @@ internal sealed class ProtocolConnectionHandler<TInbound, TOutbound>
         ConnectionCloseReason.Set(connection, ConnectionCloseReason.OutputOverflow);
         connection.Abort(new ConnectionAbortedException("The connection held more output than the peer had taken, past the limit."));
     }
+
+    // A failure of the transport under the loop's read, told apart from a handler's failure.
+    private sealed class TransportFaultException(Exception inner) : Exception(inner.Message, inner);
 
     private static bool IsDisconnect(Exception ex, ConnectionContext connection) =>
         ex is ConnectionResetException or ConnectionAbortedException or ConnectionClosedException

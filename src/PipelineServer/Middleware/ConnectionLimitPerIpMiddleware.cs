@@ -8,7 +8,7 @@ namespace PipelineServer.Middleware;
 // Refuses a connection at once when its remote address (IPv6: its prefix) already has the maximum open through this
 // middleware. Counts live in one dictionary guarded by a lock held only for an increment or decrement, never across an
 // await.
-internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, int limit, int ipv6PrefixLength, ILogger logger, PipelineServerMetrics metrics)
+internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, int limit, int ipv6PrefixLength, ILogger logger, PipelineServerMetrics metrics, PeerFaultLog faults)
 {
     public const string RejectionReason = "ip_limit";
 
@@ -28,6 +28,7 @@ internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, in
             metrics.Rejected(RejectionReason);
             ConnectionCloseReason.Set(connection, RejectionReason);
             MiddlewareLog.PerIpLimitReached(logger, connection.ConnectionId, RemoteAddress.Describe(address, ipv6PrefixLength), limit);
+            faults.Report(PeerFault.IpLimit);
             return; // Kestrel closes the connection once the chain returns.
         }
 

@@ -34,7 +34,8 @@ public static class ConnectionMiddlewareExtensions
         RemoteAddress.ValidatePrefixLength(ipv6PrefixLength, nameof(ipv6PrefixLength));
         var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
         var metrics = PipelineServerMetrics.Get(builder.ApplicationServices);
-        return builder.Use(next => new ConnectionLimitPerIpMiddleware(next, limit, ipv6PrefixLength, logger, metrics).OnConnectionAsync);
+        var faults = PeerFaultLog.Get(builder.ApplicationServices);
+        return builder.Use(next => new ConnectionLimitPerIpMiddleware(next, limit, ipv6PrefixLength, logger, metrics, faults).OnConnectionAsync);
     }
 
     /// <summary>
@@ -59,7 +60,7 @@ public static class ConnectionMiddlewareExtensions
 
         var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
         var time = TimeOf(builder, options.TimeProvider);
-        return builder.Use(next => new ConnectionTimeoutMiddleware(next, options, time, logger).OnConnectionAsync);
+        return builder.Use(next => new ConnectionTimeoutMiddleware(next, options, time, logger, PeerFaultLog.Get(builder.ApplicationServices)).OnConnectionAsync);
     }
 
     /// <summary>
@@ -82,7 +83,7 @@ public static class ConnectionMiddlewareExtensions
         var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
         var metrics = PipelineServerMetrics.Get(builder.ApplicationServices);
         var time = TimeOf(builder, options.TimeProvider);
-        return builder.Use(next => new ProxyProtocolMiddleware(next, options, time, logger, metrics).OnConnectionAsync);
+        return builder.Use(next => new ProxyProtocolMiddleware(next, options, time, logger, metrics, PeerFaultLog.Get(builder.ApplicationServices)).OnConnectionAsync);
     }
 
     /// <summary>
@@ -109,7 +110,7 @@ public static class ConnectionMiddlewareExtensions
         RemoteAddress.ValidatePrefixLength(options.IPv6PrefixLength, nameof(options.IPv6PrefixLength));
         var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
         var time = TimeOf(builder, options.TimeProvider);
-        return builder.Use(next => new MessageRateLimitMiddleware(next, options, time, logger).OnConnectionAsync);
+        return builder.Use(next => new MessageRateLimitMiddleware(next, options, time, logger, PeerFaultLog.Get(builder.ApplicationServices)).OnConnectionAsync);
     }
 
     /// <summary>

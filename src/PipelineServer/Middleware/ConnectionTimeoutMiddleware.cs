@@ -16,6 +16,7 @@ internal sealed class ConnectionTimeoutMiddleware
 {
     private readonly ConnectionDelegate _next;
     private readonly ILogger _logger;
+    private readonly PeerFaultLog _faults;
     private readonly TimeProvider _time;
     private readonly long _idle;
     private readonly long _firstMessage;
@@ -24,8 +25,9 @@ internal sealed class ConnectionTimeoutMiddleware
     private readonly ConcurrentDictionary<WatchedInput, byte> _connections = new();
     private readonly ITimer _heartbeat;
 
-    public ConnectionTimeoutMiddleware(ConnectionDelegate next, ConnectionTimeoutOptions options, TimeProvider time, ILogger logger)
+    public ConnectionTimeoutMiddleware(ConnectionDelegate next, ConnectionTimeoutOptions options, TimeProvider time, ILogger logger, PeerFaultLog faults)
     {
+        _faults = faults;
         _next = next;
         _logger = logger;
         _time = time;
@@ -74,15 +76,16 @@ internal sealed class ConnectionTimeoutMiddleware
             }
 
             var connection = input.Connection;
-            var message = reason switch
+            var (message, fault) = reason switch
             {
-                ConnectionCloseReason.IdleTimeout => "idle timeout",
-                ConnectionCloseReason.FirstMessageTimeout => "no complete message within the first-message timeout",
-                ConnectionCloseReason.WriteTimeout => "the peer did not take what was sent within the write timeout",
-                _ => "a message was not completed within the slow-message timeout",
+                ConnectionCloseReason.IdleTimeout => ("idle timeout", PeerFault.IdleTimeout),
+                ConnectionCloseReason.FirstMessageTimeout => ("no complete message within the first-message timeout", PeerFault.FirstMessageTimeout),
+                ConnectionCloseReason.WriteTimeout => ("the peer did not take what was sent within the write timeout", PeerFault.WriteTimeout),
+                _ => ("a message was not completed within the slow-message timeout", PeerFault.SlowMessageTimeout),
             };
             ConnectionCloseReason.Set(connection, reason);
             MiddlewareLog.ConnectionTimedOut(_logger, connection.ConnectionId, connection.RemoteEndPoint?.ToString(), message);
+            _faults.Report(fault);
             connection.Abort(new ConnectionAbortedException("The connection was closed: " + message + "."));
         }
     }

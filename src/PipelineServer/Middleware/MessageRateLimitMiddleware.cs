@@ -15,6 +15,7 @@ internal sealed class MessageRateLimitMiddleware
     private readonly ConnectionDelegate _next;
     private readonly MessageRateLimitOptions _options;
     private readonly ILogger _logger;
+    private readonly PeerFaultLog _faults;
     private readonly ConcurrentDictionary<TokenBucket, byte> _buckets = new();
     private readonly Dictionary<IPAddress, SharedBucket> _perIp = [];
     // Per-IP buckets whose last connection closed before they were full again; the next refill fills them, and drops them
@@ -22,8 +23,9 @@ internal sealed class MessageRateLimitMiddleware
     private readonly List<IPAddress> _released = [];
     private readonly ITimer _refill;
 
-    public MessageRateLimitMiddleware(ConnectionDelegate next, MessageRateLimitOptions options, TimeProvider time, ILogger logger)
+    public MessageRateLimitMiddleware(ConnectionDelegate next, MessageRateLimitOptions options, TimeProvider time, ILogger logger, PeerFaultLog faults)
     {
+        _faults = faults;
         _next = next;
         _options = options;
         _logger = logger;
@@ -187,6 +189,7 @@ internal sealed class MessageRateLimitMiddleware
                 {
                     ConnectionCloseReason.Set(connection, ConnectionCloseReason.RateLimit);
                     MiddlewareLog.RateLimitExceeded(owner._logger, connection.ConnectionId, connection.RemoteEndPoint?.ToString());
+                    owner._faults.Report(PeerFault.RateLimit);
                     // The protocol loop sends the answers to the messages before this one, then closes the connection.
                     return ValueTask.FromException(new ConnectionAbortedException("The connection exceeded its message rate limit."));
                 }

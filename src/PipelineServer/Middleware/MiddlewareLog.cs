@@ -3,6 +3,8 @@ using Microsoft.Extensions.Logging;
 namespace PipelineServer.Middleware;
 
 // Event ids are stable: never renumber them. Next free id: 11.
+// Peers' faults (timeouts, rejections, rate limits) are logged per connection at Debug only; PeerFaultLog counts them and
+// writes one Warning a period that summarises them, so no peer can flood the log.
 internal static partial class MiddlewareLog
 {
     public const string CategoryName = "PipelineServer.Connections";
@@ -10,16 +12,16 @@ internal static partial class MiddlewareLog
     [LoggerMessage(1, LogLevel.Debug, "Connection {ConnectionId} from {RemoteAddress} rejected: {Limit} connections from that address are already open.", EventName = "PerIpLimitReached")]
     public static partial void PerIpLimitReached(ILogger logger, string connectionId, string remoteAddress, int limit);
 
-    [LoggerMessage(2, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} closed: {Reason}.", EventName = "ConnectionTimedOut")]
+    [LoggerMessage(2, LogLevel.Debug, "Connection {ConnectionId} from {RemoteEndPoint} closed: {Reason}.", EventName = "ConnectionTimedOut")]
     public static partial void ConnectionTimedOut(ILogger logger, string connectionId, string? remoteEndPoint, string reason);
 
-    [LoggerMessage(3, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} rejected: bad PROXY protocol header ({Reason}).", EventName = "ProxyHeaderRejected")]
+    [LoggerMessage(3, LogLevel.Debug, "Connection {ConnectionId} from {RemoteEndPoint} rejected: bad PROXY protocol header ({Reason}).", EventName = "ProxyHeaderRejected")]
     public static partial void ProxyHeaderRejected(ILogger logger, string connectionId, string? remoteEndPoint, string reason);
 
     [LoggerMessage(4, LogLevel.Debug, "Connection {ConnectionId}: PROXY protocol header gives client {ClientEndPoint} (proxy {ProxyEndPoint}).", EventName = "ProxyHeaderAccepted")]
     public static partial void ProxyHeaderAccepted(ILogger logger, string connectionId, string? clientEndPoint, string? proxyEndPoint);
 
-    [LoggerMessage(5, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} closed: over its message rate limit.", EventName = "RateLimitExceeded")]
+    [LoggerMessage(5, LogLevel.Debug, "Connection {ConnectionId} from {RemoteEndPoint} closed: over its message rate limit.", EventName = "RateLimitExceeded")]
     public static partial void RateLimitExceeded(ILogger logger, string connectionId, string? remoteEndPoint);
 
     [LoggerMessage(6, LogLevel.Information, "Connection {ConnectionId} opened from {RemoteEndPoint} on {LocalEndPoint}.", EventName = "ConnectionOpened")]

@@ -9,7 +9,7 @@ namespace PipelineServer.Middleware;
 // Reads a PROXY protocol header from the front of the stream and replaces the connection's endpoints with the ones it
 // names, so everything after this middleware (limits, logs, handlers) sees the real client. Runs before TLS: the
 // header precedes the handshake on the wire.
-internal sealed class ProxyProtocolMiddleware(ConnectionDelegate next, ProxyProtocolOptions options, TimeProvider time, ILogger logger, PipelineServerMetrics metrics)
+internal sealed class ProxyProtocolMiddleware(ConnectionDelegate next, ProxyProtocolOptions options, TimeProvider time, ILogger logger, PipelineServerMetrics metrics, PeerFaultLog faults)
 {
     public const string RejectionReason = "proxy_protocol";
 
@@ -30,6 +30,7 @@ internal sealed class ProxyProtocolMiddleware(ConnectionDelegate next, ProxyProt
                 metrics.Rejected(RejectionReason);
                 ConnectionCloseReason.Set(connection, RejectionReason);
                 MiddlewareLog.ProxyUntrustedPeer(logger, connection.ConnectionId, connection.RemoteEndPoint?.ToString());
+                faults.Report(PeerFault.ProxyProtocol);
                 return;
             }
 
@@ -43,6 +44,7 @@ internal sealed class ProxyProtocolMiddleware(ConnectionDelegate next, ProxyProt
             metrics.Rejected(RejectionReason);
             ConnectionCloseReason.Set(connection, RejectionReason);
             MiddlewareLog.ProxyHeaderRejected(logger, connection.ConnectionId, connection.RemoteEndPoint?.ToString(), error);
+            faults.Report(PeerFault.ProxyProtocol);
             return;
         }
 

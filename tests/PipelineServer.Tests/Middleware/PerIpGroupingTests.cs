@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using PipelineServer.Diagnostics;
 using PipelineServer.Middleware;
 using PipelineServer.Tests.Infrastructure;
 using static PipelineServer.Tests.Middleware.MiddlewareTestKit;
@@ -146,7 +147,8 @@ public class PerIpGroupingTests
             },
             new MessageRateLimitOptions { PerIp = 2 },
             time,
-            NullLogger.Instance);
+            NullLogger.Instance,
+            PeerFaultLog.Get(null));
         var peer = new IPEndPoint(IPAddress.Parse("2001:db8::1"), 1);
 
         await middleware.OnConnectionAsync(new DefaultConnectionContext { RemoteEndPoint = peer });
