@@ -12,7 +12,9 @@ namespace KeyValueServer;
 public sealed class KeyValueCommands
 {
     private const string NotAnInteger = "ERR value is not an integer or out of range";
+    private const string Overflow = "ERR increment or decrement would overflow";
     private const string Syntax = "ERR syntax error";
+    private const string BadClientName = "ERR Client names cannot contain spaces, newlines or special characters.";
 
     private static readonly byte[] s_pong = "PONG"u8.ToArray();
     private static readonly byte[] s_version = "7.2.0"u8.ToArray();
@@ -53,7 +55,7 @@ public sealed class KeyValueCommands
             .Map("INCR", 2, (context, command) => commands.IncrBy(context, command, 1))
             .Map("DECR", 2, (context, command) => commands.IncrBy(context, command, -1))
             .Map("INCRBY", 3, (context, command) => commands.IncrBy(context, command, ParseInteger(command[2])))
-            .Map("DECRBY", 3, (context, command) => commands.IncrBy(context, command, checked(-ParseInteger(command[2]))))
+            .Map("DECRBY", 3, (context, command) => commands.IncrBy(context, command, Negate(ParseInteger(command[2]))))
             .Map("MGET", -2, commands.MGet)
             .Map("MSET", -3, commands.MSet)
             .Map("APPEND", 3, commands.Append)
@@ -121,7 +123,8 @@ public sealed class KeyValueCommands
     private ValueTask Set(RespContext context, RespCommand command)
     {
         var condition = 0; // 1 NX, 2 XX
-        long expiresAt = 0;
+        var unit = 0; // 1 EX, 2 PX, 3 EXAT, 4 PXAT
+        var amount = default(ReadOnlySequence<byte>);
         var keepTtl = false;
         var get = false;
         var key = command[1];
@@ -142,34 +145,31 @@ public sealed class KeyValueCommands
             {
                 get = true;
             }
-            else if (RespCommand.EqualsIgnoreCase(option, "KEEPTTL"u8) && expiresAt == 0)
+            else if (RespCommand.EqualsIgnoreCase(option, "KEEPTTL"u8) && unit == 0)
             {
                 keepTtl = true;
             }
-            else if (expiresAt == 0 && !keepTtl && ExpiryOption(option) is var unit and not 0)
+            else if (unit == 0 && !keepTtl && ExpiryOption(option) is var expiry and not 0)
             {
                 if (!arguments.MoveNext())
                 {
                     throw new RespException(Syntax);
                 }
 
-                var amount = ParseInteger(arguments.Current);
-                expiresAt = unit switch
-                {
-                    1 => amount > 0 ? _store.Now + checked(amount * 1000) : -1,
-                    2 => amount > 0 ? _store.Now + amount : -1,
-                    3 => amount > 0 ? checked(amount * 1000) : -1,
-                    _ => amount > 0 ? amount : -1,
-                };
-                if (expiresAt < 0)
-                {
-                    throw new RespException("ERR invalid expire time in 'set' command");
-                }
+                unit = expiry;
+                amount = arguments.Current;
             }
             else
             {
                 throw new RespException(Syntax);
             }
+        }
+
+        // As Redis, the expiry is read once every option is known to be valid: a syntax error wins over a bad number.
+        long expiresAt = 0;
+        if (unit != 0 && !TryExpiresAt(unit, ParseInteger(amount), _store.Now, out expiresAt))
+        {
+            throw new RespException("ERR invalid expire time in 'set' command");
         }
 
         Span<byte> scratch = stackalloc byte[256];
@@ -221,14 +221,13 @@ public sealed class KeyValueCommands
     // SETEX key seconds value, PSETEX key milliseconds value
     private ValueTask SetEx(RespContext context, RespCommand command, long unitMs)
     {
-        var amount = ParseInteger(command[2]);
-        if (amount <= 0)
+        if (!TryExpiresAt(unitMs == 1 ? 2 : 1, ParseInteger(command[2]), _store.Now, out var expiresAt))
         {
             throw new RespException($"ERR invalid expire time in '{(unitMs == 1 ? "psetex" : "setex")}' command");
         }
 
         Span<byte> scratch = stackalloc byte[256];
-        _store.Set(Key(command[1], scratch), new KeyValueStore.Entry(command[3], _store.Now + checked(amount * unitMs)));
+        _store.Set(Key(command[1], scratch), new KeyValueStore.Entry(command[3], expiresAt));
         context.WriteOk();
         return default;
     }
@@ -274,21 +273,17 @@ public sealed class KeyValueCommands
         var (_, after) = _store.Update(Key(command[1], scratch), delta, static (current, delta) =>
         {
             long value = 0;
-            if (current is { } live && (!Utf8Parser.TryParse(live.Bytes.Span, out value, out var used) || used != live.Bytes.Length || live.Bytes.Length == 0))
+            if (current is { } live && !TryParseInteger(live.Bytes.Span, out value))
             {
                 throw new RespException(NotAnInteger);
             }
 
-            long next;
-            try
+            if (delta > 0 ? value > long.MaxValue - delta : value < long.MinValue - delta)
             {
-                next = checked(value + delta);
-            }
-            catch (OverflowException)
-            {
-                throw new RespException("ERR increment or decrement would overflow");
+                throw new RespException(Overflow);
             }
 
+            var next = value + delta;
             Span<byte> text = stackalloc byte[20];
             Utf8Formatter.TryFormat(next, text, out var written);
             return new KeyValueStore.Entry(text[..written], current?.ExpiresAt ?? 0);
@@ -357,17 +352,21 @@ public sealed class KeyValueCommands
 
     private ValueTask Expire(RespContext context, RespCommand command, long unitMs)
     {
-        var amount = ParseInteger(command[2]);
+        var now = _store.Now;
+        if (!TryExpiresAt(unitMs == 1 ? 2 : 1, ParseInteger(command[2]), now, out var expiresAt, allowPast: true))
+        {
+            throw new RespException($"ERR invalid expire time in '{(unitMs == 1 ? "pexpire" : "expire")}' command");
+        }
+
         Span<byte> scratch = stackalloc byte[256];
         var key = Key(command[1], scratch);
-        if (amount <= 0)
+        if (expiresAt <= now)
         {
             // Redis deletes a key given a past expiry.
             context.WriteInteger(_store.Delete(key) ? 1 : 0);
             return default;
         }
 
-        var expiresAt = _store.Now + checked(amount * unitMs);
         var (before, _) = _store.Update(key, expiresAt, static (current, expiresAt) => current is { } live ? live.WithExpiry(expiresAt) : null);
         context.WriteInteger(before is null ? 0 : 1);
         return default;
@@ -402,7 +401,13 @@ public sealed class KeyValueCommands
 
     private static ValueTask Select(RespContext context, RespCommand command)
     {
-        if (ParseInteger(command[1]) != 0)
+        var index = ParseInteger(command[1]);
+        if (index is < int.MinValue or > int.MaxValue)
+        {
+            throw new RespException("ERR value is out of range, value must between -2147483648 and 2147483647");
+        }
+
+        if (index != 0)
         {
             throw new RespException("ERR DB index is out of range");
         }
@@ -468,13 +473,7 @@ public sealed class KeyValueCommands
         var sub = command[1];
         if (RespCommand.EqualsIgnoreCase(sub, "SETNAME"u8) && command.Count == 3)
         {
-            var name = Encoding.UTF8.GetString(command[2]);
-            if (name.Contains(' ', StringComparison.Ordinal))
-            {
-                throw new RespException("ERR Client names cannot contain spaces, newlines or special characters.");
-            }
-
-            context.ClientName = name.Length == 0 ? null : name;
+            context.ClientName = ClientName(command[2]);
             context.WriteOk();
         }
         else if (RespCommand.EqualsIgnoreCase(sub, "GETNAME"u8) && command.Count == 2)
@@ -508,11 +507,10 @@ public sealed class KeyValueCommands
     private ValueTask Hello(RespContext context, RespCommand command)
     {
         var version = context.ProtocolVersion;
-        var arguments = command.ArgumentsFrom(1);
-        if (arguments.MoveNext())
+        var name = context.ClientName;
+        if (command.Count > 1)
         {
-            if (!Utf8Parser.TryParse(arguments.Current.IsSingleSegment ? arguments.Current.FirstSpan : arguments.Current.ToArray(), out int requested, out var used)
-                || used != arguments.Current.Length)
+            if (!TryParseInteger(command[1], out var requested))
             {
                 throw new RespException("ERR Protocol version is not an integer or out of range");
             }
@@ -522,25 +520,30 @@ public sealed class KeyValueCommands
                 throw new RespException("NOPROTO unsupported protocol version");
             }
 
-            version = requested;
-            while (arguments.MoveNext())
+            version = (int)requested;
+            for (var i = 2; i < command.Count; i++)
             {
-                if (RespCommand.EqualsIgnoreCase(arguments.Current, "SETNAME"u8) && arguments.MoveNext())
-                {
-                    context.ClientName = Encoding.UTF8.GetString(arguments.Current);
-                }
-                else if (RespCommand.EqualsIgnoreCase(arguments.Current, "AUTH"u8) && arguments.MoveNext() && arguments.MoveNext())
+                var option = command[i];
+                var more = command.Count - 1 - i;
+                if (RespCommand.EqualsIgnoreCase(option, "AUTH"u8) && more >= 2)
                 {
                     // No users configured: like Redis without requirepass, any credentials for the default user pass.
+                    i += 2;
+                }
+                else if (RespCommand.EqualsIgnoreCase(option, "SETNAME"u8) && more >= 1)
+                {
+                    name = ClientName(command[++i]);
                 }
                 else
                 {
-                    throw new RespException(Syntax);
+                    throw new RespException($"ERR Syntax error in HELLO option '{Encoding.UTF8.GetString(option)}'");
                 }
             }
         }
 
+        // Nothing changes unless every option was valid.
         context.ProtocolVersion = version;
+        context.ClientName = name;
         context.WriteMap(7);
         context.WriteBulkString("server"u8.ToArray());
         context.WriteBulkString("redis"u8.ToArray());
@@ -617,24 +620,126 @@ public sealed class KeyValueCommands
         context.WriteInteger(name == "MSET" ? 2 : keyed ? 1 : 0);
     }
 
-    private static long ExpiryOption(in ReadOnlySequence<byte> option) =>
+    private static int ExpiryOption(in ReadOnlySequence<byte> option) =>
         RespCommand.EqualsIgnoreCase(option, "EX"u8) ? 1
         : RespCommand.EqualsIgnoreCase(option, "PX"u8) ? 2
         : RespCommand.EqualsIgnoreCase(option, "EXAT"u8) ? 3
         : RespCommand.EqualsIgnoreCase(option, "PXAT"u8) ? 4
         : 0;
 
-    private static long ParseInteger(in ReadOnlySequence<byte> argument)
+    // Redis's checked conversions of an expiry to a Unix time in milliseconds (setGenericCommand, expireGenericCommand):
+    // unit 1 is seconds from now (EX, SETEX, EXPIRE), 2 milliseconds from now (PX, PSETEX, PEXPIRE), 3 Unix seconds
+    // (EXAT), 4 Unix milliseconds (PXAT). False when the amount is not positive (unless allowPast: EXPIRE deletes the key
+    // then) or the time overflows 64-bit milliseconds; Redis answers both with "invalid expire time".
+    private static bool TryExpiresAt(int unit, long amount, long now, out long expiresAt, bool allowPast = false)
     {
-        Span<byte> buffer = stackalloc byte[24];
-        if (argument.Length is 0 or > 20)
+        expiresAt = 0;
+        if (amount <= 0 && !allowPast)
         {
-            throw new RespException(NotAnInteger);
+            return false;
         }
 
+        if (unit is 1 or 3)
+        {
+            if (amount is > long.MaxValue / 1000 or < long.MinValue / 1000)
+            {
+                return false;
+            }
+
+            amount *= 1000;
+        }
+
+        if (unit is 1 or 2)
+        {
+            if (amount > long.MaxValue - now)
+            {
+                return false;
+            }
+
+            amount += now;
+        }
+
+        expiresAt = amount;
+        return true;
+    }
+
+    private static long Negate(long amount) =>
+        amount == long.MinValue ? throw new RespException("ERR decrement would overflow") : -amount; // Redis's DECRBY wording
+
+    private static long ParseInteger(in ReadOnlySequence<byte> argument) =>
+        TryParseInteger(argument, out var value) ? value : throw new RespException(NotAnInteger);
+
+    private static bool TryParseInteger(in ReadOnlySequence<byte> argument, out long value)
+    {
+        value = 0;
+        if (argument.Length is 0 or > 20)
+        {
+            return false;
+        }
+
+        Span<byte> buffer = stackalloc byte[20];
         argument.CopyTo(buffer);
-        var span = buffer[..(int)argument.Length];
-        return Utf8Parser.TryParse(span, out long value, out var used) && used == span.Length ? value : throw new RespException(NotAnInteger);
+        return TryParseInteger(buffer[..(int)argument.Length], out value);
+    }
+
+    // What Redis takes for an integer (string2ll): an optional '-', then decimal digits without a leading zero ("0"
+    // alone is zero), within 64 bits. So "+1", " 1", "01", "-0" and "1.0" are not integers, as redis-server answers.
+    private static bool TryParseInteger(ReadOnlySpan<byte> text, out long value)
+    {
+        value = 0;
+        if (text.Length is 0 or > 20)
+        {
+            return false;
+        }
+
+        if (text is [(byte)'0'])
+        {
+            return true;
+        }
+
+        var negative = text[0] == '-';
+        var digits = negative ? text[1..] : text;
+        if (digits.IsEmpty || digits[0] is < (byte)'1' or > (byte)'9')
+        {
+            return false;
+        }
+
+        ulong magnitude = 0;
+        foreach (var character in digits)
+        {
+            var digit = (uint)(character - '0');
+            if (digit > 9 || magnitude > (ulong.MaxValue - digit) / 10)
+            {
+                return false;
+            }
+
+            magnitude = (magnitude * 10) + digit;
+        }
+
+        if (magnitude > (negative ? (ulong)long.MaxValue + 1 : long.MaxValue))
+        {
+            return false;
+        }
+
+        value = negative ? unchecked((long)(0 - magnitude)) : (long)magnitude;
+        return true;
+    }
+
+    // Redis's rule for a client name (CLIENT SETNAME, HELLO SETNAME): printable ASCII without spaces; empty clears it.
+    private static string? ClientName(in ReadOnlySequence<byte> argument)
+    {
+        foreach (var segment in argument)
+        {
+            foreach (var character in segment.Span)
+            {
+                if (character is < (byte)'!' or > (byte)'~')
+                {
+                    throw new RespException(BadClientName);
+                }
+            }
+        }
+
+        return argument.IsEmpty ? null : Encoding.ASCII.GetString(argument);
     }
 
     private static ReadOnlySpan<byte> Key(in ReadOnlySequence<byte> argument, Span<byte> scratch)

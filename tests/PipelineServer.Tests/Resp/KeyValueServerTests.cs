@@ -11,7 +11,7 @@ using StackExchange.Redis;
 namespace PipelineServer.Tests.Resp;
 
 /// <summary>The Redis-compatible sample over both transports, byte for byte, and with clients nobody here wrote.</summary>
-public class KeyValueServerTests
+public partial class KeyValueServerTests
 {
     private static async Task<(TestHost Host, KeyValueStore Store)> StartAsync(TransportKind transport, TimeProvider? time = null)
     {
@@ -19,6 +19,8 @@ public class KeyValueServerTests
         var host = await TestHost.StartAsync(transport, listen => listen.UseResp(KeyValueCommands.CreateDispatcher(store)));
         return (host, store);
     }
+
+    private static CancellationToken Timeout => new CancellationTokenSource(TestClient.Timeout).Token;
 
     private static byte[] Ascii(string text) => Encoding.ASCII.GetBytes(text);
 
