@@ -21,22 +21,28 @@ public sealed class KeyValueCommands
 
     private readonly KeyValueStore _store;
     private readonly RespCommandDispatcher _dispatcher;
+    private readonly long _maxValueLength;
     private readonly long _startedAt;
 
-    private KeyValueCommands(KeyValueStore store, RespCommandDispatcher dispatcher)
+    private KeyValueCommands(KeyValueStore store, RespCommandDispatcher dispatcher, long maxValueLength)
     {
         _store = store;
         _dispatcher = dispatcher;
+        _maxValueLength = maxValueLength;
         _startedAt = store.Now;
     }
 
     /// <summary>Registers every command on a dispatcher.</summary>
     /// <param name="store">The store.</param>
+    /// <param name="limits">
+    /// The endpoint's limits: their <see cref="RespLimits.MaxBulkLength"/> also bounds what APPEND can build, as Redis's
+    /// proto-max-bulk-len does. <see cref="RespLimits.Default"/> when null.
+    /// </param>
     /// <returns>The dispatcher.</returns>
-    public static RespCommandDispatcher CreateDispatcher(KeyValueStore store)
+    public static RespCommandDispatcher CreateDispatcher(KeyValueStore store, RespLimits? limits = null)
     {
         var dispatcher = new RespCommandDispatcher();
-        var commands = new KeyValueCommands(store, dispatcher);
+        var commands = new KeyValueCommands(store, dispatcher, (limits ?? RespLimits.Default).MaxBulkLength);
         dispatcher
             .Map("PING", -1, commands.Ping)
             .Map("ECHO", 2, static (context, command) =>
@@ -336,10 +342,13 @@ public sealed class KeyValueCommands
     private ValueTask Append(RespContext context, RespCommand command)
     {
         Span<byte> scratch = stackalloc byte[256];
-        var suffix = command[2].ToArray();
-        var (_, after) = _store.Update(Key(command[1], scratch), suffix, static (current, suffix) =>
-            new KeyValueStore.Entry(current is { } live ? live.Bytes.Span : default, suffix, current?.ExpiresAt ?? 0));
-        context.WriteInteger(after!.Value.Bytes.Length);
+        var length = _store.Append(Key(command[1], scratch), command[2], _maxValueLength);
+        if (length < 0)
+        {
+            throw new RespException("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+        }
+
+        context.WriteInteger(length);
         return default;
     }
 

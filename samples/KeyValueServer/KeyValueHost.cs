@@ -14,7 +14,7 @@ public static class KeyValueHost
 
     /// <summary>
     /// Creates the host. Settings: <c>Url</c> (default <c>tcp://127.0.0.1:6380</c>), <c>MaxBulkLength</c> (bytes, default
-    /// 512 MiB as Redis), <c>MaxConnectionsPerIp</c>, <c>IdleTimeout</c>, and two transport settings for benchmarks:
+    /// 512 MiB as Redis; also the longest value APPEND builds), <c>MaxConnectionsPerIp</c>, <c>IdleTimeout</c>, and two transport settings for benchmarks:
     /// <c>InlineScheduling</c> (run handlers on the socket threads) and <c>WaitForDataBeforeAllocatingBuffer</c>.
     /// </summary>
     /// <param name="args">Command-line arguments.</param>
@@ -24,7 +24,9 @@ public static class KeyValueHost
     {
         var builder = Host.CreateApplicationBuilder(args);
         var url = builder.Configuration["Url"] ?? DefaultUrl;
-        var limits = new RespLimits { MaxBulkLength = builder.Configuration.GetValue("MaxBulkLength", RespLimits.Default.MaxBulkLength) };
+        // A value is one array: no bulk string longer than the longest one the store can hold.
+        var maxBulk = Math.Min(builder.Configuration.GetValue("MaxBulkLength", RespLimits.Default.MaxBulkLength), KeyValueStore.MaxValueLength);
+        var limits = new RespLimits { MaxBulkLength = maxBulk };
         var perIp = builder.Configuration.GetValue<int?>("MaxConnectionsPerIp");
         var idle = builder.Configuration.GetValue<TimeSpan?>("IdleTimeout");
         if (builder.Configuration.GetValue("InlineScheduling", false))
@@ -55,7 +57,7 @@ public static class KeyValueHost
             }
 
             var store = endpoint.ApplicationServices.GetRequiredService<KeyValueStore>();
-            endpoint.UseResp(KeyValueCommands.CreateDispatcher(store), limits);
+            endpoint.UseResp(KeyValueCommands.CreateDispatcher(store, limits), limits);
         }));
         return builder.Build();
     }

@@ -1,14 +1,16 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 
 namespace KeyValueServer;
 
 /// <summary>
 /// A thread-safe in-memory string store with expiry, lazy (an expired key reads as missing and is removed on access) and
 /// active (a timer removes expired keys that nobody reads). Keys are looked up by span, so a GET allocates nothing.
-/// Entries are immutable and replaced with compare-and-swap, so updates from many cores never lock. An entry is one
-/// array, its expiry and then its bytes, so a read follows one reference from the dictionary's node instead of two.
+/// Entries are replaced with compare-and-swap, so SET and GET never lock. An entry is one array, its expiry and then its
+/// bytes, so a read follows one reference from the dictionary's node instead of two.
+/// APPEND grows a value with spare capacity and then writes into it in place (see <see cref="Append"/>).
 /// </summary>
 public sealed class KeyValueStore : IDisposable
 {
@@ -17,6 +19,8 @@ public sealed class KeyValueStore : IDisposable
     private readonly ConcurrentDictionary<byte[], byte> _expiring = new(KeyComparer.Instance);
     private readonly TimeProvider _time;
     private readonly ITimer _activeExpiry;
+
+    private long _valueGrowths;
 
     /// <summary>Creates a store.</summary>
     /// <param name="time">The clock (tests use a fake one); the system clock by default.</param>
@@ -27,6 +31,9 @@ public sealed class KeyValueStore : IDisposable
         _activeExpiry = _time.CreateTimer(static state => ((KeyValueStore)state!).RemoveExpired(), this, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
     }
 
+    /// <summary>The longest value an entry can hold, in bytes.</summary>
+    public static int MaxValueLength => Entry.MaxLength;
+
     /// <summary>The number of keys (expired ones not yet removed included, as Redis's DBSIZE).</summary>
     public int Count => _data.Count;
 
@@ -35,6 +42,9 @@ public sealed class KeyValueStore : IDisposable
 
     /// <summary>Milliseconds since the Unix epoch, by the store's clock.</summary>
     public long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    // How many times APPEND has moved a value to a bigger array (tests check that growth is amortised).
+    internal long ValueGrowths => Volatile.Read(ref _valueGrowths);
 
     /// <summary>Reads a live entry.</summary>
     /// <param name="key">The key.</param>
@@ -90,18 +100,21 @@ public sealed class KeyValueStore : IDisposable
         {
             if (_byspan.TryGetValue(key, out var stored, out var raw))
             {
-                var current = new Entry(raw);
-                Entry? live = IsExpired(current) ? null : current;
-                var next = update(live, state);
-                if (next is not { } replacement)
+                if (Entry.IsGrowableLayout(raw))
                 {
-                    return (live, live);
+                    // APPEND may be writing into this array's spare capacity: hold it still, or the compare-and-swap
+                    // below would succeed over an append that the update did not see.
+                    lock (raw)
+                    {
+                        if (TryReplace(stored, raw, state, update, out var result))
+                        {
+                            return result;
+                        }
+                    }
                 }
-
-                if (_data.TryUpdate(stored, replacement.Raw, raw))
+                else if (TryReplace(stored, raw, state, update, out var result))
                 {
-                    TrackExpiry(stored, replacement);
-                    return (live, replacement);
+                    return result;
                 }
             }
             else
@@ -119,6 +132,54 @@ public sealed class KeyValueStore : IDisposable
                     TrackExpiry(addedKey, added);
                     return (null, added);
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Appends to a key's value, keeping its expiry (APPEND); a missing or expired key gets <paramref name="suffix"/> as
+    /// its value. A value that must grow moves to an array with spare capacity, twice what it needs up to 1 MiB and a
+    /// quarter more beyond (as Redis's strings grow, with a bounded share of spare memory past 1 MiB), so later appends
+    /// write in place and n appends copy the value O(log n) times instead of n times. Readers see only the value's
+    /// length, never the spare bytes; any other write of the key (SET, INCR, EXPIRE) makes an exact-size entry again.
+    /// </summary>
+    /// <param name="key">The key.</param>
+    /// <param name="suffix">The bytes to append.</param>
+    /// <param name="maxLength">The longest the value may become.</param>
+    /// <returns>The value's new length, or -1 when it would be longer than <paramref name="maxLength"/> (nothing changes).</returns>
+    public long Append(ReadOnlySpan<byte> key, in ReadOnlySequence<byte> suffix, long maxLength)
+    {
+        maxLength = Math.Min(maxLength, Entry.MaxLength);
+        while (true)
+        {
+            if (!_byspan.TryGetValue(key, out var stored, out var raw))
+            {
+                if (suffix.Length > maxLength)
+                {
+                    return -1;
+                }
+
+                // A new key's value is exactly its size, as Redis makes it; it grows on its first append.
+                var added = new Entry(suffix, 0);
+                if (_data.TryAdd(key.ToArray(), added.Raw))
+                {
+                    return added.Length;
+                }
+            }
+            else if (Entry.IsGrowableLayout(raw))
+            {
+                // Appenders to one array take turns: each writes past the visible length the one before it published.
+                lock (raw)
+                {
+                    if (TryAppend(stored, raw, suffix, maxLength, out var length))
+                    {
+                        return length;
+                    }
+                }
+            }
+            else if (TryAppend(stored, raw, suffix, maxLength, out var length))
+            {
+                return length;
             }
         }
     }
@@ -185,6 +246,95 @@ public sealed class KeyValueStore : IDisposable
     // The clock is read only for a key that has an expiry: most have none, and a GET should not pay for a clock read.
     private bool IsExpired(Entry entry) => entry.ExpiresAt != 0 && entry.ExpiresAt <= Now;
 
+    private bool TryReplace<TState>(byte[] stored, byte[] raw, TState state, Func<Entry?, TState, Entry?> update, out (Entry? Before, Entry? After) result)
+        where TState : allows ref struct
+    {
+        var current = new Entry(raw);
+        Entry? live = IsExpired(current) ? null : current;
+        var next = update(live, state);
+        if (next is not { } replacement)
+        {
+            result = (live, live);
+            return true;
+        }
+
+        if (_data.TryUpdate(stored, replacement.Raw, raw))
+        {
+            TrackExpiry(stored, replacement);
+            result = (live, replacement);
+            return true;
+        }
+
+        result = default;
+        return false;
+    }
+
+    // Appends to the entry held in raw: in place when it has room (the caller holds raw's lock), else by replacing it.
+    // False when another writer replaced it first: the caller looks the key up again.
+    private bool TryAppend(byte[] stored, byte[] raw, in ReadOnlySequence<byte> suffix, long maxLength, out long length)
+    {
+        var current = new Entry(raw);
+        Entry next;
+        if (IsExpired(current))
+        {
+            length = suffix.Length;
+            if (length > maxLength)
+            {
+                length = -1;
+                return true;
+            }
+
+            next = new Entry(suffix, 0);
+        }
+        else
+        {
+            length = current.Length + suffix.Length;
+            if (length > maxLength)
+            {
+                length = -1;
+                return true;
+            }
+
+            if (suffix.IsEmpty)
+            {
+                return true;
+            }
+
+            if (current.IsGrowable && length <= current.Capacity)
+            {
+                if (!_data.TryGetValue(stored, out var mapped) || !ReferenceEquals(mapped, raw))
+                {
+                    return false; // a SET or DEL replaced it; the append goes to whatever is there now
+                }
+
+                current.AppendInPlace(suffix);
+                return true;
+            }
+
+            next = Entry.Grown(current, suffix, GrownCapacity(length, maxLength));
+        }
+
+        if (!_data.TryUpdate(stored, next.Raw, raw))
+        {
+            return false;
+        }
+
+        if (next.IsGrowable)
+        {
+            Interlocked.Increment(ref _valueGrowths);
+        }
+
+        TrackExpiry(stored, next);
+        return true;
+    }
+
+    private static int GrownCapacity(long length, long maxLength)
+    {
+        const long Doubling = 1024 * 1024;
+        var capacity = length < Doubling ? length * 2 : length + (length / 4);
+        return (int)Math.Min(capacity, maxLength); // the caller has checked that length fits in maxLength
+    }
+
     private bool Remove(byte[] key, byte[] raw)
     {
         // Only this exact entry (compared by reference): a concurrent SET that replaced it must survive.
@@ -209,11 +359,17 @@ public sealed class KeyValueStore : IDisposable
 
     /// <summary>
     /// A value and its expiry (Unix milliseconds; 0 for none), held in one array: eight bytes of expiry, then the value.
-    /// Immutable: a change makes a new entry.
+    /// A value that APPEND grew has a second layout, marked by the expiry word's top bit (an expiry is never negative):
+    /// the expiry, the value's length (four bytes), the value, then spare capacity. Readers see only the value; its
+    /// bytes never change once visible (an append writes past them, then publishes the longer length).
     /// </summary>
     public readonly struct Entry
     {
         private const int Header = sizeof(long);
+        private const int GrowableHeader = sizeof(long) + sizeof(int);
+        private const long GrowableFlag = long.MinValue;
+
+        private readonly int _start;
 
         /// <summary>Creates an entry, copying <paramref name="value"/>.</summary>
         /// <param name="value">The bytes.</param>
@@ -221,6 +377,8 @@ public sealed class KeyValueStore : IDisposable
         public Entry(ReadOnlySpan<byte> value, long expiresAt)
         {
             Raw = Allocate(value.Length, expiresAt);
+            _start = Header;
+            Length = value.Length;
             value.CopyTo(Raw.AsSpan(Header));
         }
 
@@ -230,30 +388,45 @@ public sealed class KeyValueStore : IDisposable
         public Entry(in ReadOnlySequence<byte> value, long expiresAt)
         {
             Raw = Allocate(checked((int)value.Length), expiresAt);
+            _start = Header;
+            Length = (int)value.Length;
             value.CopyTo(Raw.AsSpan(Header));
         }
 
-        /// <summary>Creates an entry from <paramref name="first"/> followed by <paramref name="second"/> (APPEND).</summary>
-        /// <param name="first">The leading bytes.</param>
-        /// <param name="second">The trailing bytes.</param>
-        /// <param name="expiresAt">When it expires (Unix milliseconds), or 0.</param>
-        public Entry(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, long expiresAt)
+        internal Entry(byte[] raw)
         {
-            Raw = Allocate(checked(first.Length + second.Length), expiresAt);
-            first.CopyTo(Raw.AsSpan(Header));
-            second.CopyTo(Raw.AsSpan(Header + first.Length));
+            Raw = raw;
+            if (IsGrowableLayout(raw))
+            {
+                _start = GrowableHeader;
+                Length = Volatile.Read(ref LengthField(raw));
+            }
+            else
+            {
+                _start = Header;
+                Length = raw.Length - Header;
+            }
         }
 
-        internal Entry(byte[] raw) => Raw = raw;
-
         /// <summary>The value's bytes.</summary>
-        public ReadOnlyMemory<byte> Bytes => Raw.AsMemory(Header);
+        public ReadOnlyMemory<byte> Bytes => Raw.AsMemory(_start, Length);
+
+        /// <summary>The value's length.</summary>
+        public int Length { get; }
 
         /// <summary>When it expires (Unix milliseconds), or 0 for never.</summary>
-        public long ExpiresAt => BinaryPrimitives.ReadInt64LittleEndian(Raw);
+        public long ExpiresAt => BinaryPrimitives.ReadInt64LittleEndian(Raw) & long.MaxValue;
+
+        // The longest value: the array, its header included, within the runtime's array limit.
+        internal static int MaxLength => Array.MaxLength - GrowableHeader;
 
         // The stored array; two entries are the same entry when they share it.
         internal byte[] Raw { get; }
+
+        // How long the value can grow in place.
+        internal int Capacity => Raw.Length - _start;
+
+        internal bool IsGrowable => _start == GrowableHeader;
 
         /// <summary>Whether it has expired at <paramref name="now"/>.</summary>
         /// <param name="now">Unix milliseconds.</param>
@@ -269,6 +442,29 @@ public sealed class KeyValueStore : IDisposable
         /// <param name="other">Another entry.</param>
         /// <returns><see langword="true"/> when both hold the same array.</returns>
         public bool IsSameAs(Entry other) => ReferenceEquals(Raw, other.Raw);
+
+        internal static bool IsGrowableLayout(byte[] raw) => BinaryPrimitives.ReadInt64LittleEndian(raw) < 0;
+
+        // current's value then suffix, in an array with room for capacity bytes of value.
+        internal static Entry Grown(Entry current, in ReadOnlySequence<byte> suffix, int capacity)
+        {
+            var raw = GC.AllocateUninitializedArray<byte>(GrowableHeader + capacity);
+            BinaryPrimitives.WriteInt64LittleEndian(raw, current.ExpiresAt | GrowableFlag);
+            current.Bytes.Span.CopyTo(raw.AsSpan(GrowableHeader));
+            suffix.CopyTo(raw.AsSpan(GrowableHeader + current.Length));
+            LengthField(raw) = current.Length + (int)suffix.Length;
+            return new Entry(raw);
+        }
+
+        // Writes suffix into the spare capacity, then publishes the new length: a reader that sees the length sees the
+        // bytes. The caller holds the array's lock and has checked that the suffix fits.
+        internal void AppendInPlace(in ReadOnlySequence<byte> suffix)
+        {
+            suffix.CopyTo(Raw.AsSpan(_start + Length));
+            Volatile.Write(ref LengthField(Raw), Length + (int)suffix.Length);
+        }
+
+        private static ref int LengthField(byte[] raw) => ref Unsafe.As<byte, int>(ref raw[Header]);
 
         private static byte[] Allocate(int length, long expiresAt)
         {

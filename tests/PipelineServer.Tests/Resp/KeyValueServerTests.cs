@@ -13,10 +13,10 @@ namespace PipelineServer.Tests.Resp;
 /// <summary>The Redis-compatible sample over both transports, byte for byte, and with clients nobody here wrote.</summary>
 public partial class KeyValueServerTests
 {
-    private static async Task<(TestHost Host, KeyValueStore Store)> StartAsync(TransportKind transport, TimeProvider? time = null)
+    private static async Task<(TestHost Host, KeyValueStore Store)> StartAsync(TransportKind transport, TimeProvider? time = null, RespLimits? limits = null)
     {
         var store = new KeyValueStore(time);
-        var host = await TestHost.StartAsync(transport, listen => listen.UseResp(KeyValueCommands.CreateDispatcher(store)));
+        var host = await TestHost.StartAsync(transport, listen => listen.UseResp(KeyValueCommands.CreateDispatcher(store, limits), limits));
         return (host, store);
     }
 
