@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Security;
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using EchoServer;
@@ -16,6 +17,13 @@ public class TlsServerTests
 {
     private static readonly SslApplicationProtocol s_alpn = new("echo/1");
     private static readonly Lazy<X509Certificate2> s_otherSite = new(() => TestCertificates.Create("other.test", serverAuth: true));
+
+    // A private certificate authority (trusted by no machine), a client certificate it issued, and an impostor: a
+    // certificate with the same subject from another authority of the same name.
+    private static readonly Lazy<X509Certificate2> s_authority = new(() => TestCertificates.CreateAuthority("PipelineServer Test CA"));
+    private static readonly Lazy<X509Certificate2> s_issuedClient = new(() => TestCertificates.Issue(s_authority.Value, "issued-client", serverAuth: false));
+    private static readonly Lazy<X509Certificate2> s_impostorClient = new(() =>
+        TestCertificates.Issue(TestCertificates.CreateAuthority("PipelineServer Test CA"), "issued-client", serverAuth: false));
 
     private static CancellationToken Timeout => new CancellationTokenSource(TestClient.Timeout).Token;
 
@@ -33,13 +41,13 @@ public class TlsServerTests
         });
 
     private static async Task<(Microsoft.AspNetCore.Connections.ConnectionContext Connection, X509Certificate? ServerCertificate)> ConnectAsync(
-        TestHost host, string targetHost, X509Certificate2? clientCertificate = null)
+        TestHost host, string targetHost, X509Certificate2? clientCertificate = null, SslApplicationProtocol? alpn = null)
     {
         X509Certificate? seen = null;
         var factory = host.ClientFactory(builder => builder.UseTls(tls =>
         {
             tls.TargetHost = targetHost;
-            tls.ApplicationProtocols.Add(s_alpn);
+            tls.ApplicationProtocols.Add(alpn ?? s_alpn);
             tls.ClientCertificate = clientCertificate;
             tls.RemoteCertificateValidation = (_, certificate, _, _) =>
             {
@@ -55,6 +63,27 @@ public class TlsServerTests
     {
         await connection.Transport.Output.WriteAsync(TestClient.Frame(payload), Timeout);
         return await connection.Transport.Input.ReceiveMessageAsync(EchoProtocol.CreateReader(), static f => f.ToArray(), Timeout);
+    }
+
+    // What a refused client certificate looks like to the client, over TLS 1.2 and 1.3 alike: its own handshake completes
+    // (the server checks the certificate once the TLS exchange is over), then its first read finds the end of the stream:
+    // no bytes, no TLS alert. The client does not write first: a request that reached the server after it stopped
+    // reading could turn the close into a reset. The server logs the refusal at Debug (Kestrel's AuthenticationFailed).
+    private static async Task AssertCertificateRefusedAsync(TestHost host, Microsoft.AspNetCore.Connections.ConnectionContext connection)
+    {
+        Assert.Empty(await connection.Transport.Input.ReceiveToEndAsync(Timeout));
+        var refusal = await host.Logs.WaitForEventAsync("AuthenticationFailed");
+        Assert.Equal(typeof(AuthenticationException), refusal.Exception?.GetType());
+        Assert.Contains("rejected by the provided RemoteCertificateValidationCallback", refusal.Exception!.Message, StringComparison.Ordinal);
+    }
+
+    private static bool IssuedByTheTestAuthority(X509Certificate2 certificate)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(s_authority.Value);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(certificate);
     }
 
     [Theory]
@@ -89,19 +118,95 @@ public class TlsServerTests
             tls.ClientCertificateValidation = static (certificate, _, _) => certificate.GetCertHashString() == TestCertificates.Client.GetCertHashString();
         });
 
-        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        var (anonymous, _) = await ConnectAsync(host, "localhost");
+        await using (anonymous)
         {
-            var (anonymous, _) = await ConnectAsync(host, "localhost");
-            await using (anonymous)
-            {
-                await EchoAsync(anonymous, [1]);
-            }
-        });
+            await AssertCertificateRefusedAsync(host, anonymous);
+        }
 
         var (authenticated, _) = await ConnectAsync(host, "localhost", TestCertificates.Client);
         await using (authenticated)
         {
             Assert.Equal("CN=test-client", Encoding.ASCII.GetString(await EchoAsync(authenticated, [1])));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task AClientCertificateFromAnUntrustedIssuerIsRefusedWhileAnonymousClientsAreServed(TransportKind transport)
+    {
+        // AllowCertificate without ClientCertificateValidation: no certificate is fine, but one that is offered must chain
+        // to a root the machine trusts.
+        await using var host = await StartAsync(transport, static tls => tls.ClientCertificateMode = ClientCertificateMode.AllowCertificate);
+
+        var (untrusted, _) = await ConnectAsync(host, "localhost", s_issuedClient.Value);
+        await using (untrusted)
+        {
+            await AssertCertificateRefusedAsync(host, untrusted);
+        }
+
+        var (anonymous, _) = await ConnectAsync(host, "localhost");
+        await using (anonymous)
+        {
+            Assert.Equal([5], await EchoAsync(anonymous, [5]));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task ClientCertificateValidationReplacesTheChainCheck(TransportKind transport)
+    {
+        var errorsSeen = new List<SslPolicyErrors>();
+        await using var host = await StartAsync(transport, tls =>
+        {
+            tls.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
+            tls.ClientCertificateValidation = (certificate, _, errors) =>
+            {
+                lock (errorsSeen)
+                {
+                    errorsSeen.Add(errors);
+                }
+
+                return IssuedByTheTestAuthority(certificate);
+            };
+        });
+
+        // Same subject, another authority: the validation says no.
+        var (impostor, _) = await ConnectAsync(host, "localhost", s_impostorClient.Value);
+        await using (impostor)
+        {
+            await AssertCertificateRefusedAsync(host, impostor);
+        }
+
+        // Issued by the private authority, which the machine does not trust: the chain check alone would refuse it.
+        var (issued, _) = await ConnectAsync(host, "localhost", s_issuedClient.Value);
+        await using (issued)
+        {
+            Assert.Equal("CN=issued-client", Encoding.ASCII.GetString(await EchoAsync(issued, [1])));
+        }
+
+        lock (errorsSeen)
+        {
+            Assert.Equal([SslPolicyErrors.RemoteCertificateChainErrors, SslPolicyErrors.RemoteCertificateChainErrors], errorsSeen);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task AClientOfferingOnlyAnotherAlpnNameFailsTheHandshakeWithNoApplicationProtocol(TransportKind transport)
+    {
+        await using var host = await StartAsync(transport);
+
+        // The server answers with TLS's no_application_protocol alert; the client's handshake fails at connect.
+        var refused = await Assert.ThrowsAsync<AuthenticationException>(() => ConnectAsync(host, "localhost", alpn: new SslApplicationProtocol("other/1")));
+        Assert.Contains("no application protocol", Messages(refused), StringComparison.Ordinal);
+        var logged = await host.Logs.WaitForEventAsync("AuthenticationFailed");
+        Assert.Contains("no application protocol", Messages(logged.Exception), StringComparison.Ordinal);
+
+        var (good, _) = await ConnectAsync(host, "localhost");
+        await using (good)
+        {
+            Assert.Equal([6], await EchoAsync(good, [6]));
         }
     }
 
@@ -188,6 +293,17 @@ public class TlsServerTests
             openssl.Kill();
             await openssl.WaitForExitAsync(Timeout);
         }
+    }
+
+    private static string Messages(Exception? exception)
+    {
+        var messages = new StringBuilder();
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            messages.Append(exception.Message).Append(" | ");
+        }
+
+        return messages.ToString();
     }
 
     // Answers every message with the subject of the client's certificate, or echoes it when there is none.
