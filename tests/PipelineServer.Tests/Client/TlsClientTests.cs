@@ -24,7 +24,7 @@ public class TlsClientTests
     private static bool TrustsTestServer(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) =>
         certificate is not null && certificate.GetCertHashString() == TestCertificates.Server.GetCertHashString();
 
-    private static async Task<(TestHost Host, ServerSideTls Seen)> StartTlsEchoAsync(bool requireClientCertificate = false)
+    private static async Task<(TestHost Host, ServerSideTls Seen)> StartTlsEchoAsync(bool requireClientCertificate = false, X509Certificate2? serverCertificate = null)
     {
         var seen = new ServerSideTls();
         var host = await TestHost.StartAsync(TransportKind.Sockets, listen =>
@@ -36,7 +36,7 @@ public class TlsClientTests
                     seen.ServerName = context.ClientHelloInfo.ServerName;
                     return ValueTask.FromResult(new SslServerAuthenticationOptions
                     {
-                        ServerCertificate = TestCertificates.Server,
+                        ServerCertificate = serverCertificate ?? TestCertificates.Server,
                         ApplicationProtocols = [s_echoAlpn],
                         ClientCertificateRequired = requireClientCertificate,
                         RemoteCertificateValidationCallback = (_, certificate, _, _) =>
@@ -96,7 +96,22 @@ public class TlsClientTests
         await using var _ = host;
         var factory = new ClientBuilder().UseSockets().UseTls(tls => tls.TargetHost = "localhost").Build();
 
-        await Assert.ThrowsAsync<AuthenticationException>(async () => await factory.ConnectAsync(host.EndPoint, Timeout));
+        var refused = await Assert.ThrowsAsync<AuthenticationException>(async () => await factory.ConnectAsync(host.EndPoint, Timeout));
+        Assert.Contains(nameof(X509ChainStatusFlags.UntrustedRoot), refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnExpiredServerCertificateFailsTheConnectAsNotTimeValid()
+    {
+        var expired = TestCertificates.Create("localhost", serverAuth: true, DateTimeOffset.UtcNow.AddDays(-10), DateTimeOffset.UtcNow.AddDays(-1));
+        var (host, _) = await StartTlsEchoAsync(serverCertificate: expired);
+        await using var _ = host;
+        var factory = new ClientBuilder().UseSockets().UseTls(tls => tls.TargetHost = "localhost").Build();
+
+        // The system's validation names every fault of the chain: the expiry, beside the untrusted test root.
+        var refused = await Assert.ThrowsAsync<AuthenticationException>(async () => await factory.ConnectAsync(host.EndPoint, Timeout));
+        Assert.Contains(nameof(X509ChainStatusFlags.NotTimeValid), refused.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(X509ChainStatusFlags.UntrustedRoot), refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]
