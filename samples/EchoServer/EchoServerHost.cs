@@ -20,7 +20,8 @@ public static class EchoServerHost
     /// <c>Tls:CertificatePath</c> (a PKCS#12 file), <c>Tls:CertificatePassword</c>, <c>Tls:ClientCertificateMode</c>
     /// (<c>NoCertificate</c>, <c>AllowCertificate</c>, <c>RequireCertificate</c>), <c>ProxyProtocol:Mode</c> (<c>Off</c>,
     /// <c>Optional</c>, <c>Required</c>), <c>ProxyProtocol:TrustedNetworks</c> (CIDR, comma-separated),
-    /// <c>RateLimit:MessagesPerSecond</c> (per connection), <c>HexDump</c> (<c>true</c> to log traffic). For example
+    /// <c>RateLimit:MessagesPerSecond</c> (per connection), <c>RateLimit:OnExceeded</c> (<c>Backpressure</c>, the default, or
+    /// <c>Close</c>), <c>HexDump</c> (<c>true</c> to log traffic). For example
     /// <c>--Url tcp://0.0.0.0:7000 --IdleTimeout 00:01:00 --MaxConnectionsPerIp 10</c>.
     /// </summary>
     /// <param name="args">Command-line arguments.</param>
@@ -58,6 +59,7 @@ public static class EchoServerHost
         ProxyProtocolMode ProxyMode,
         IPNetwork[] TrustedNetworks,
         int? MessagesPerSecond,
+        RateLimitExceededAction OnRateLimitExceeded,
         bool HexDump)
     {
         public static EchoSettings Read(IConfiguration configuration)
@@ -78,6 +80,7 @@ public static class EchoServerHost
                     .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(IPNetwork.Parse)],
                 configuration.GetValue<int?>("RateLimit:MessagesPerSecond"),
+                configuration.GetValue("RateLimit:OnExceeded", RateLimitExceededAction.Backpressure),
                 configuration.GetValue("HexDump", false));
         }
 
@@ -128,7 +131,11 @@ public static class EchoServerHost
 
             if (MessagesPerSecond is { } rate)
             {
-                endpoint.UseMessageRateLimit(limit => limit.PerConnection = rate);
+                endpoint.UseMessageRateLimit(limit =>
+                {
+                    limit.PerConnection = rate;
+                    limit.OnExceeded = OnRateLimitExceeded;
+                });
             }
 
             endpoint.UseEcho(MaxFrameLength);
