@@ -1,11 +1,15 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using EchoServer;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using PipelineServer.Client;
 using PipelineServer.Hosting;
 using PipelineServer.Testing;
 using PipelineServer.Tests.Infrastructure;
+using PipelineServer.Tests.Middleware;
 
 namespace PipelineServer.Tests.Functional;
 
@@ -48,48 +52,152 @@ public class EchoSampleTests
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 7000), EndPointOf(host));
     }
 
+    // One test per setting the sample reads: each passes the setting explicitly (so the sample's own defaults do not
+    // matter) and waits for the effect that only that setting produces (a close with its reason, a log event, a metric).
+
     [Fact]
-    public async Task AppliesTlsPerIpLimitHexDumpAndTimeoutsFromItsSettings()
+    public async Task ServesTlsWithTheConfiguredCertificate()
     {
-        var certificatePath = Path.Combine(Path.GetTempPath(), $"echo-sample-{Guid.NewGuid():N}.pfx");
-        await File.WriteAllBytesAsync(certificatePath, TestCertificates.Server.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx, "secret"));
+        using var pfx = new PfxFile(TestCertificates.Server);
+        await using var sample = await RunningSample.StartAsync("--Tls:CertificatePath", pfx.Path, "--Tls:CertificatePassword", PfxFile.Password);
+
+        await using var secure = await TlsClient().ConnectAsync(sample.EndPoint, Timeout);
+
+        Assert.Equal([1, 2, 3], await EchoAsync(secure, [1, 2, 3]));
+        var tls = secure.Features.Get<ITlsStreamFeature>()!.SslStream;
+        Assert.Equal(TestCertificates.Server.GetCertHashString(), tls.RemoteCertificate!.GetCertHashString());
+    }
+
+    [Fact]
+    public async Task RefusesATlsClientWithoutACertificateWhenTheClientCertificateModeRequiresOne()
+    {
+        using var pfx = new PfxFile(TestCertificates.Server);
+        await using var sample = await RunningSample.StartAsync(
+            "--Tls:CertificatePath", pfx.Path, "--Tls:CertificatePassword", PfxFile.Password, "--Tls:ClientCertificateMode", "RequireCertificate");
+
+        // The client's handshake completes; the server then refuses it and closes (TlsServerTests shows the same refusal
+        // in detail). Served, the connection would stay open and this read would time out.
+        await using var anonymous = await TlsClient().ConnectAsync(sample.EndPoint, Timeout);
+
+        Assert.Empty(await anonymous.Transport.Input.ReceiveToEndAsync(Timeout));
+    }
+
+    [Fact]
+    public async Task RefusesAConnectionOverMaxConnectionsPerIp()
+    {
+        await using var sample = await RunningSample.StartAsync("--MaxConnectionsPerIp", "1");
+        await using var first = await sample.ConnectAsync();
+        await MiddlewareTestKit.AssertEchoesAsync(first, 1);
+
+        await using var second = await sample.ConnectAsync();
+
+        await MiddlewareTestKit.AssertClosedWithoutReplyAsync(second);
+        await sample.Metrics.WaitForAsync("pipelineserver.rejected_connections", 1, "ip_limit");
+        await MiddlewareTestKit.AssertEchoesAsync(first, 2);
+    }
+
+    [Fact]
+    public async Task RefusesAConnectionOverMaxConnections()
+    {
+        await using var sample = await RunningSample.StartAsync("--MaxConnections", "1");
+        await using var first = await sample.ConnectAsync();
+        await MiddlewareTestKit.AssertEchoesAsync(first, 1);
+
+        await using var second = await sample.ConnectAsync();
+
+        await MiddlewareTestKit.AssertClosedWithoutReplyAsync(second);
+        await sample.Logs.WaitForEventAsync("ConnectionRejected"); // Kestrel's, at Warning
+        await MiddlewareTestKit.AssertEchoesAsync(first, 2);
+    }
+
+    [Fact]
+    public async Task LogsTrafficAsAHexDumpWhenHexDumpIsOn()
+    {
+        await using var sample = await RunningSample.StartAsync("--HexDump", "true");
+        await using var client = await sample.ConnectAsync();
+
+        await MiddlewareTestKit.AssertEchoesAsync(client, 0x41);
+
+        var dump = await sample.Logs.WaitForAsync(static r => r.EventId.Name == "HexDump" && r.Message.Contains("received", StringComparison.Ordinal));
+        Assert.Contains("00 00 00 01 41", dump.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ClosesAnIdleConnectionAfterTheIdleTimeout()
+    {
+        await using var sample = await RunningSample.StartAsync("--IdleTimeout", "00:00:00.200");
+        await using var idle = await sample.ConnectAsync();
+
+        await MiddlewareTestKit.AssertClosedWithoutReplyAsync(idle);
+        await sample.Metrics.WaitForAsync("pipelineserver.closed_connections", 1, "idle_timeout");
+        var logged = await sample.Logs.WaitForEventAsync("ConnectionTimedOut");
+        Assert.Contains("idle timeout", logged.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ClosesAMessageTrickledPastTheSlowMessageTimeout()
+    {
+        await using var sample = await RunningSample.StartAsync("--SlowMessageTimeout", "00:00:00.200");
+        await using var slow = await sample.ConnectAsync();
+        await MiddlewareTestKit.AssertEchoesAsync(slow, 1);
+
+        // A frame announcing 100 bytes, started and never finished.
+        await slow.SendAsync(new byte[] { 0, 0, 0, 100 });
+        await slow.SendAsync(new byte[] { 1, 2, 3 });
+
+        await MiddlewareTestKit.AssertClosedWithoutReplyAsync(slow);
+        await sample.Metrics.WaitForAsync("pipelineserver.closed_connections", 1, "slow_message_timeout");
+        var logged = await sample.Logs.WaitForEventAsync("ConnectionTimedOut");
+        Assert.Contains("slow-message timeout", logged.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ClosesAPeerThatNeverReadsAfterTheWriteTimeout()
+    {
+        await using var sample = await RunningSample.StartAsync("--WriteTimeout", "00:00:00.200");
+        await using var other = await sample.ConnectAsync();
+        await using var slow = await sample.ConnectAsync();
+
+        // 64 KiB requests, as fast as the server takes them, and nothing read back: once the socket buffers are full the
+        // server's flush waits, and the write timeout closes the connection, which ends this loop.
+        var request = TestClient.Frame(new byte[64 * 1024]);
+        using var flooding = new CancellationTokenSource(TestClient.Timeout);
         try
         {
-            var logs = new TestLoggerProvider();
-            using var host = EchoServerHost.Create(
-                [
-                    "--Url", "tcp://127.0.0.1:0", "--Tls:CertificatePath", certificatePath, "--Tls:CertificatePassword", "secret",
-                    "--MaxConnectionsPerIp", "1", "--HexDump", "true", "--IdleTimeout", "00:05:00", "--SlowMessageTimeout", "00:00:30",
-                    "--RateLimit:MessagesPerSecond", "1000",
-                ],
-                b => b.Logging.AddProvider(logs));
-            await host.StartAsync();
-            var endPoint = host.Services.GetRequiredService<PipelineServerEndpoints>()[0].EndPoint!;
-            var factory = new PipelineServer.Client.ClientBuilder().UseSockets().UseTls(tls =>
+            while (!(await slow.Output.WriteAsync(request, flooding.Token)).IsCompleted)
             {
-                tls.TargetHost = "localhost";
-                tls.RemoteCertificateValidation = static (_, certificate, _, _) => certificate?.GetCertHashString() == TestCertificates.Server.GetCertHashString();
-            }).Build();
-
-            await using (var secure = await factory.ConnectAsync(endPoint))
-            {
-                await secure.Transport.Output.WriteAsync(TestClient.Frame([1, 2, 3]));
-                Assert.Equal([1, 2, 3], await secure.Transport.Input.ReceiveMessageAsync(EchoProtocol.CreateReader(), static f => f.ToArray(), new CancellationTokenSource(TestClient.Timeout).Token));
-
-                // A second connection from the same address is over MaxConnectionsPerIp.
-                await using var second = await TestClient.ConnectAsync(endPoint);
-                var (received, _) = await second.WaitForCloseAsync();
-                Assert.Empty(received);
             }
-
-            var dump = await logs.WaitForEventAsync("HexDump");
-            Assert.Contains("00 00 00 03 01 02 03", dump.Message, StringComparison.Ordinal);
-            await host.StopAsync();
         }
-        finally
+        catch (Exception ex) when (ex is IOException or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
-            File.Delete(certificatePath);
         }
+
+        await sample.Metrics.WaitForAsync("pipelineserver.closed_connections", 1, "write_timeout");
+        await MiddlewareTestKit.AssertEchoesAsync(other);
+    }
+
+    [Fact]
+    public async Task ClosesAConnectionOverItsMessageRateWhenTheRateLimitClosesConnections()
+    {
+        await using var sample = await RunningSample.StartAsync("--RateLimit:MessagesPerSecond", "2", "--RateLimit:OnExceeded", "Close");
+        await using var flood = await sample.ConnectAsync();
+        await using var other = await sample.ConnectAsync();
+
+        // 20 messages at once, against 2 a second: some answers at most (the bucket refills once a second, so a refill
+        // can land inside the burst), then the close.
+        var frames = new byte[20 * 5];
+        for (var i = 0; i < 20; i++)
+        {
+            TestClient.Frame([(byte)i]).CopyTo(frames, i * 5);
+        }
+
+        await flood.SendAsync(frames);
+
+        var (answered, _) = await flood.WaitForCloseAsync();
+        Assert.True(answered.Length < frames.Length, $"{answered.Length / 5} of 20 messages answered");
+        await sample.Metrics.WaitForAsync("pipelineserver.closed_connections", 1, "rate_limit");
+        await sample.Logs.WaitForEventAsync("RateLimitExceeded");
+        await MiddlewareTestKit.AssertEchoesAsync(other); // its own bucket
     }
 
     [Fact]
@@ -111,10 +219,76 @@ public class EchoSampleTests
         await host.StopAsync();
     }
 
+    private static CancellationToken Timeout => new CancellationTokenSource(TestClient.Timeout).Token;
+
+    private static IConnectionFactory TlsClient() => new ClientBuilder().UseSockets().UseTls(static tls =>
+    {
+        tls.TargetHost = "localhost";
+        tls.RemoteCertificateValidation = static (_, certificate, _, _) => certificate?.GetCertHashString() == TestCertificates.Server.GetCertHashString();
+    }).Build();
+
+    private static async Task<byte[]> EchoAsync(ConnectionContext connection, byte[] payload)
+    {
+        await connection.Transport.Output.WriteAsync(TestClient.Frame(payload), Timeout);
+        return await connection.Transport.Input.ReceiveMessageAsync(EchoProtocol.CreateReader(), static f => f.ToArray(), Timeout);
+    }
+
     private static EndPoint? EndPointOf(IHost host)
     {
         // Kestrel reads its options (and so creates the listen options) when the server is resolved.
         host.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>();
         return host.Services.GetRequiredService<PipelineServerEndpoints>()[0].EndPoint;
+    }
+
+    /// <summary>The sample's host on 127.0.0.1 port 0 with the given settings, its logs and its metrics.</summary>
+    private sealed class RunningSample : IAsyncDisposable
+    {
+        private RunningSample(IHost host, TestLoggerProvider logs)
+        {
+            Host = host;
+            Logs = logs;
+            Metrics = new MetricsRecorder(host.Services);
+        }
+
+        public IHost Host { get; }
+
+        public TestLoggerProvider Logs { get; }
+
+        public MetricsRecorder Metrics { get; }
+
+        public EndPoint EndPoint => Host.Services.GetRequiredService<PipelineServerEndpoints>()[0].EndPoint!;
+
+        public static async Task<RunningSample> StartAsync(params string[] settings)
+        {
+            var logs = new TestLoggerProvider();
+            var sample = new RunningSample(EchoServerHost.Create(["--Url", "tcp://127.0.0.1:0", .. settings], b => b.Logging.AddProvider(logs)), logs);
+            await sample.Host.StartAsync(Timeout);
+            return sample;
+        }
+
+        public Task<TestClient> ConnectAsync() => TestClient.ConnectAsync(EndPoint);
+
+        public async ValueTask DisposeAsync()
+        {
+            await Host.StopAsync();
+            Metrics.Dispose();
+            Host.Dispose();
+        }
+    }
+
+    /// <summary>A certificate in a PKCS#12 file, as the sample's <c>Tls:CertificatePath</c> reads it; deleted on dispose.</summary>
+    private sealed class PfxFile : IDisposable
+    {
+        public const string Password = "secret";
+
+        public PfxFile(X509Certificate2 certificate)
+        {
+            Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"echo-sample-{Guid.NewGuid():N}.pfx");
+            File.WriteAllBytes(Path, certificate.Export(X509ContentType.Pfx, Password));
+        }
+
+        public string Path { get; }
+
+        public void Dispose() => File.Delete(Path);
     }
 }
