@@ -9,18 +9,20 @@ public class LengthFieldFrameReaderTests
 {
     private static readonly byte[] s_hello = Encoding.ASCII.GetBytes("HELLO, WORLD");
 
-    // The worked examples of Netty's LengthFieldBasedFrameDecoder documentation, as listed in
-    // shared/conformance/length-field.md: offset, length, adjustment, strip, wire header (hex, then the 12-byte payload),
-    // and the frame expected out (hex prefix, then the payload).
+    // Conformance vectors for length-field framing with Netty's semantics, kept here as this repository's own data: the
+    // seven parameter sets of the worked examples in the documentation of Netty's LengthFieldBasedFrameDecoder. Columns:
+    // length-field offset, length-field length, length adjustment, bytes to strip, the header on the wire (hex,
+    // big-endian) and the start of the frame the reader must yield; on the wire and in the frame the header is followed
+    // by the same 12-byte payload. The whole frame on the wire is the field's value + adjustment + offset + field length.
     public static TheoryData<int, int, int, int, string, string> NettyExamples => new()
     {
-        { 0, 2, 0, 0, "000C", "000C" },
-        { 0, 2, 0, 2, "000C", "" },
-        { 0, 2, -2, 0, "000E", "000E" },
-        { 2, 3, 0, 0, "CAFE 00000C", "CAFE 00000C" },
-        { 0, 3, 2, 0, "00000C CAFE", "00000C CAFE" },
-        { 1, 2, 1, 3, "CA 000C FE", "FE" },
-        { 1, 2, -3, 3, "CA 0010 FE", "FE" },
+        { 0, 2, 0, 0, "000C", "000C" },                 // a 2-byte length, header kept
+        { 0, 2, 0, 2, "000C", "" },                     // the same, header stripped
+        { 0, 2, -2, 0, "000E", "000E" },                // a length that counts its own 2 bytes
+        { 2, 3, 0, 0, "CAFE 00000C", "CAFE 00000C" },   // a 3-byte length after 2 other header bytes
+        { 0, 3, 2, 0, "00000C CAFE", "00000C CAFE" },   // a 3-byte length, then 2 header bytes it does not count
+        { 1, 2, 1, 3, "CA 000C FE", "FE" },             // a 2-byte length between 1-byte fields; the first 3 bytes stripped
+        { 1, 2, -3, 3, "CA 0010 FE", "FE" },            // the same, with a length that counts the whole frame
     };
 
     [Theory]
