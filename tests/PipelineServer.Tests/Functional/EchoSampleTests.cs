@@ -261,7 +261,8 @@ public class EchoSampleTests
         public static async Task<RunningSample> StartAsync(params string[] settings)
         {
             var logs = new TestLoggerProvider();
-            var sample = new RunningSample(EchoServerHost.Create(["--Url", "tcp://127.0.0.1:0", .. settings], b => b.Logging.AddProvider(logs)), logs);
+            // Peers' faults (timeouts, refusals) are logged per connection at Debug.
+            var sample = new RunningSample(EchoServerHost.Create(["--Url", "tcp://127.0.0.1:0", "--Logging:LogLevel:PipelineServer", "Debug", .. settings], b => b.Logging.AddProvider(logs)), logs);
             await sample.Host.StartAsync(Timeout);
             return sample;
         }
