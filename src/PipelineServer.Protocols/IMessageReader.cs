@@ -13,6 +13,13 @@ namespace PipelineServer.Protocols;
 /// every connection of a server. It must return the same messages however the byte stream is split into segments.
 /// </para>
 /// <para>
+/// A reader whose work on an incomplete message would otherwise grow with the bytes already buffered (one that walks
+/// a message element by element, or scans for a delimiter) also implements the overload that takes a
+/// <see cref="MessageReaderState"/>: the caller keeps that state per stream, so the reader resumes where it stopped
+/// and each arrival of bytes costs only the new ones. <see cref="ProtocolReader"/> always calls that overload; by
+/// default it forwards to the stateless one.
+/// </para>
+/// <para>
 /// A message may refer to the input's memory (for example a <see cref="ReadOnlySequence{T}"/> slice). Such a message
 /// is valid only until the caller advances past it; see <see cref="ProtocolReader"/> for the lifetime rule.
 /// </para>
@@ -33,4 +40,24 @@ public interface IMessageReader<TMessage>
     /// <returns><see langword="true"/> when a whole message was parsed; <see langword="false"/> when more bytes are needed.</returns>
     /// <exception cref="ProtocolException">The input violates the protocol (for example a declared length over the limit).</exception>
     bool TryParseMessage(in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, [MaybeNullWhen(false)] out TMessage message);
+
+    /// <summary>
+    /// Tries to parse one message from the start of <paramref name="input"/>, resuming from what this reader noted in
+    /// <paramref name="state"/> on earlier calls for the same message.
+    /// </summary>
+    /// <param name="input">
+    /// The buffered, unconsumed bytes: those of the earlier calls since the state was last reset, and any new ones
+    /// after them.
+    /// </param>
+    /// <param name="state">
+    /// The stream's parse state: <see langword="default"/> or reset for a new message. The reader may update it when it
+    /// returns <see langword="false"/>; the caller resets it when <paramref name="consumed"/> moves or the reader throws.
+    /// </param>
+    /// <param name="consumed">As in the stateless overload.</param>
+    /// <param name="examined">As in the stateless overload.</param>
+    /// <param name="message">The parsed message, when the method returns <see langword="true"/>.</param>
+    /// <returns><see langword="true"/> when a whole message was parsed; <see langword="false"/> when more bytes are needed.</returns>
+    /// <exception cref="ProtocolException">The input violates the protocol.</exception>
+    bool TryParseMessage(in ReadOnlySequence<byte> input, ref MessageReaderState state, ref SequencePosition consumed, ref SequencePosition examined, [MaybeNullWhen(false)] out TMessage message) =>
+        TryParseMessage(input, ref consumed, ref examined, out message);
 }

@@ -36,5 +36,18 @@ public static class MessageReaderExtensions
             message = default;
             return false;
         }
+
+        // Forwarded, so that mapping a stateful reader keeps it resumable.
+        public bool TryParseMessage(in ReadOnlySequence<byte> input, ref MessageReaderState state, ref SequencePosition consumed, ref SequencePosition examined, [MaybeNullWhen(false)] out TResult message)
+        {
+            if (reader.TryParseMessage(input, ref state, ref consumed, ref examined, out var source))
+            {
+                message = selector(source);
+                return true;
+            }
+
+            message = default;
+            return false;
+        }
     }
 }

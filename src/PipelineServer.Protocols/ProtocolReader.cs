@@ -36,6 +36,12 @@ namespace PipelineServer.Protocols;
 /// returns <see langword="false"/> exactly when the next read would have to wait for the network, which is the moment to
 /// flush the responses of a pipelined batch.
 /// </para>
+/// <para>
+/// <b>Codec state.</b> The reader keeps the codec's <see cref="MessageReaderState"/> for the message being received,
+/// so a codec instance can be shared by every connection while a message trickled in many reads costs each read only
+/// its new bytes. The state is reset when a message is returned or bytes are skipped, when the codec or the size limit
+/// throws, at the end of the stream, and when a different codec is passed.
+/// </para>
 /// <para>A reader is used by one consumer at a time; it is not thread-safe.</para>
 /// </remarks>
 public sealed class ProtocolReader
@@ -54,6 +60,12 @@ public sealed class ProtocolReader
     private bool _readInProgress;
     private bool _ended;
     private long _consumedBytes;
+
+    // The codec's progress through the message being received, kept here so that the codec instance stays shared and
+    // pure while each arrival of a trickled message costs only its new bytes. It belongs to _stateOwner, the codec that
+    // wrote it; another codec starts from scratch.
+    private MessageReaderState _state;
+    private object? _stateOwner;
 
     /// <summary>Creates a protocol reader over <paramref name="input"/>.</summary>
     /// <param name="input">The pipe to read. The caller keeps ownership and completes it.</param>
@@ -255,11 +267,36 @@ public sealed class ProtocolReader
             return false;
         }
 
+        if (!ReferenceEquals(_stateOwner, reader))
+        {
+            _state = default;
+            _stateOwner = reader;
+        }
+
         var consumed = remaining.Start;
         var examined = remaining.End;
-        if (reader.TryParseMessage(remaining, ref consumed, ref examined, out message!))
+        bool parsed;
+        try
         {
-            if (consumed.Equals(remaining.Start))
+            parsed = reader.TryParseMessage(remaining, ref _state, ref consumed, ref examined, out message!);
+        }
+        catch
+        {
+            // The codec stopped part way: what it noted may not describe the input any more.
+            _state.Reset();
+            throw;
+        }
+
+        var moved = !consumed.Equals(remaining.Start);
+        if (moved)
+        {
+            // The state counts from the start of the message; a new one starts here.
+            _state.Reset();
+        }
+
+        if (parsed)
+        {
+            if (!moved)
             {
                 ThrowHelper.ThrowInvalidOperationException_NothingConsumed(reader);
             }
@@ -283,6 +320,7 @@ public sealed class ProtocolReader
         var unparsed = remaining.Slice(consumed).Length;
         if (unparsed > _maxMessageSize)
         {
+            _state.Reset();
             ThrowHelper.ThrowBufferedTooLarge(unparsed, _maxMessageSize);
         }
 
@@ -298,6 +336,7 @@ public sealed class ProtocolReader
 
     private ProtocolReadResult<TMessage> EndOfStream<TMessage>()
     {
+        _state.Reset();
         var leftover = _buffer.Slice(_consumed).Length;
         _holdingBuffer = false;
         _ended = true;

@@ -136,5 +136,12 @@ public sealed class EmbeddedMessageReader<TMessage> : IDisposable
             Calls++;
             return inner.TryParseMessage(input, ref consumed, ref examined, out message);
         }
+
+        // Forwarded, so that the codec under test runs with its per-connection state as it does on a connection.
+        public bool TryParseMessage(in ReadOnlySequence<byte> input, ref MessageReaderState state, ref SequencePosition consumed, ref SequencePosition examined, [MaybeNullWhen(false)] out TMessage message)
+        {
+            Calls++;
+            return inner.TryParseMessage(input, ref state, ref consumed, ref examined, out message);
+        }
     }
 }
