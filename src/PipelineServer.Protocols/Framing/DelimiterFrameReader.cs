@@ -94,13 +94,26 @@ public sealed class DelimiterFrameReader : IMessageReader<ReadOnlySequence<byte>
     /// <inheritdoc />
     public bool TryParseMessage(in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, out ReadOnlySequence<byte> message)
     {
+        var state = default(MessageReaderState);
+        return TryParseMessage(input, ref state, ref consumed, ref examined, out message);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// For an incomplete frame <paramref name="state"/> holds how far the input has been searched (no delimiter starts
+    /// before <see cref="MessageReaderState.Offset"/>), so a frame trickled in many reads is searched once in all.
+    /// </remarks>
+    public bool TryParseMessage(in ReadOnlySequence<byte> input, ref MessageReaderState state, ref SequencePosition consumed, ref SequencePosition examined, out ReadOnlySequence<byte> message)
+    {
+        var searched = state.Offset;
+        var rest = state.SliceFromOffset(input);
         long best = -1;
         var bestLength = 0;
         foreach (var delimiter in _delimiters)
         {
             // Only a match that starts no later than the best so far can win, so later searches look at less.
-            var limit = best < 0 ? input.Length : Math.Min(input.Length, best + delimiter.Length);
-            var index = IndexOf(input, delimiter, limit);
+            var limit = best < 0 ? rest.Length : Math.Min(rest.Length, best + delimiter.Length);
+            var index = IndexOf(rest, delimiter, limit);
             if (index >= 0 && (best < 0 || index < best || (index == best && delimiter.Length > bestLength)))
             {
                 best = index;
@@ -108,6 +121,7 @@ public sealed class DelimiterFrameReader : IMessageReader<ReadOnlySequence<byte>
             }
         }
 
+        message = default;
         if (best < 0)
         {
             // No delimiter yet: whatever frame is coming ends beyond the buffered bytes.
@@ -116,14 +130,32 @@ public sealed class DelimiterFrameReader : IMessageReader<ReadOnlySequence<byte>
                 ThrowHelper.ThrowFrameTooLarge(input.Length + 1, MaxFrameLength);
             }
 
-            message = default;
+            // Every delimiter fits before the last (longest - 1) bytes, so none starts there; the rest may be the
+            // start of one. Where they lie in the last segment, their position is at hand for the next call.
+            var resume = input.Length - (_longestDelimiter - 1);
+            if (resume > searched)
+            {
+                var last = input.End;
+                var fromEnd = _longestDelimiter - 1;
+                if (!input.IsSingleSegment && fromEnd <= last.GetInteger())
+                {
+                    state.SetOffset(resume, new SequencePosition(last.GetObject(), last.GetInteger() - fromEnd));
+                }
+                else
+                {
+                    state.Offset = resume;
+                }
+            }
+
             return false;
         }
+
+        best += searched;
 
         // Only a delimiter that starts within the last few bytes can still be arriving; one delimiter never can.
         if (_delimiters.Length > 1 && input.Length - best < _longestDelimiter && MayStillBeOutdone(input, best, bestLength))
         {
-            message = default;
+            state.Offset = best;
             return false;
         }
 
