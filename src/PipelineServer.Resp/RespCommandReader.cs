@@ -20,6 +20,18 @@ public sealed class RespCommandReader(RespLimits? limits = null) : IMessageReade
     /// <inheritdoc />
     public bool TryParseMessage(in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, out RespCommand message)
     {
+        var state = default(MessageReaderState);
+        return TryParseMessage(input, ref state, ref consumed, ref examined, out message);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// For an incomplete command <paramref name="state"/> holds where the next unread argument starts and how many lie
+    /// before it (or, inline, how far the line has been searched for its end), so a command trickled in many reads is
+    /// walked once in all, not once per read.
+    /// </remarks>
+    public bool TryParseMessage(in ReadOnlySequence<byte> input, ref MessageReaderState state, ref SequencePosition consumed, ref SequencePosition examined, out RespCommand message)
+    {
         message = default;
         var reader = new SequenceReader<byte>(input);
         if (!reader.TryPeek(out var first))
@@ -27,14 +39,18 @@ public sealed class RespCommandReader(RespLimits? limits = null) : IMessageReade
             return false;
         }
 
-        if (first == (byte)'*' && TryParseArrayFast(input, ref consumed, ref examined, out message))
+        if (first != (byte)'*')
+        {
+            return TryParseInline(input, ref state, ref consumed, ref examined, out message);
+        }
+
+        // The fast path walks the first segment from the start, so it runs for a new command only.
+        if (state.Offset == 0 && TryParseArrayFast(input, ref consumed, ref examined, out message))
         {
             return true;
         }
 
-        return first == (byte)'*'
-            ? TryParseArray(ref reader, input, ref consumed, ref examined, out message)
-            : TryParseInline(ref reader, ref consumed, ref examined, out message);
+        return TryParseArray(ref reader, input, ref state, ref consumed, ref examined, out message);
     }
 
     // The common case: the whole command lies in the first segment. Parses it with span operations and keeps the first
@@ -95,7 +111,7 @@ public sealed class RespCommandReader(RespLimits? limits = null) : IMessageReade
         return true;
     }
 
-    private bool TryParseArray(ref SequenceReader<byte> reader, in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, out RespCommand message)
+    private bool TryParseArray(ref SequenceReader<byte> reader, in ReadOnlySequence<byte> input, ref MessageReaderState state, ref SequencePosition consumed, ref SequencePosition examined, out RespCommand message)
     {
         message = default;
         reader.Advance(1);
@@ -111,43 +127,24 @@ public sealed class RespCommandReader(RespLimits? limits = null) : IMessageReade
         }
 
         var body = reader.Position;
-        for (var i = 0; i < count; i++)
+
+        // Resume at the first argument not yet read; the header above is re-read each time (at most 22 bytes).
+        long start = 0;
+        long i = 0;
+        if (state.Offset != 0)
         {
-            if (!reader.TryPeek(out var type))
-            {
-                return false;
-            }
+            start = state.Offset;
+            i = state.Progress;
+            reader = new SequenceReader<byte>(state.SliceFromOffset(input));
+        }
 
-            if (type != (byte)'$')
+        for (; i < count; i++)
+        {
+            var argument = reader;
+            if (!TrySkipArgument(ref reader))
             {
-                throw RespParser.Malformed($"expected '$', got {RespParser.DescribeByte(type)}");
-            }
-
-            reader.Advance(1);
-            if (!RespParser.TryReadLine(ref reader, 20, out var header))
-            {
-                return false;
-            }
-
-            var length = RespParser.ParseInteger(header, "bulk length");
-            if (length < 0)
-            {
-                throw RespParser.Malformed("invalid bulk length");
-            }
-
-            if (length > _limits.MaxBulkLength)
-            {
-                throw new ProtocolException(ProtocolErrorKind.MessageTooLarge, $"RESP protocol error: bulk length {length} exceeds the limit of {_limits.MaxBulkLength} bytes");
-            }
-
-            if (reader.Remaining < length + 2)
-            {
-                return false;
-            }
-
-            reader.Advance(length);
-            if (!RespParser.ExpectCrLf(ref reader, "after bulk data"))
-            {
+                state.SetOffset(start + argument.Consumed, argument.Position);
+                state.Progress = i;
                 return false;
             }
         }
@@ -159,19 +156,64 @@ public sealed class RespCommandReader(RespLimits? limits = null) : IMessageReade
         return true;
     }
 
-    private bool TryParseInline(ref SequenceReader<byte> reader, ref SequencePosition consumed, ref SequencePosition examined, out RespCommand message)
+    // One "$<length>\r\n<bytes>\r\n"; false when it has not all arrived.
+    private bool TrySkipArgument(ref SequenceReader<byte> reader)
+    {
+        if (!reader.TryPeek(out var type))
+        {
+            return false;
+        }
+
+        if (type != (byte)'$')
+        {
+            throw RespParser.Malformed($"expected '$', got {RespParser.DescribeByte(type)}");
+        }
+
+        reader.Advance(1);
+        if (!RespParser.TryReadLine(ref reader, 20, out var header))
+        {
+            return false;
+        }
+
+        var length = RespParser.ParseInteger(header, "bulk length");
+        if (length < 0)
+        {
+            throw RespParser.Malformed("invalid bulk length");
+        }
+
+        if (length > _limits.MaxBulkLength)
+        {
+            throw new ProtocolException(ProtocolErrorKind.MessageTooLarge, $"RESP protocol error: bulk length {length} exceeds the limit of {_limits.MaxBulkLength} bytes");
+        }
+
+        if (reader.Remaining < length + 2)
+        {
+            return false;
+        }
+
+        reader.Advance(length);
+        return RespParser.ExpectCrLf(ref reader, "after bulk data");
+    }
+
+    private bool TryParseInline(in ReadOnlySequence<byte> input, ref MessageReaderState state, ref SequencePosition consumed, ref SequencePosition examined, out RespCommand message)
     {
         message = default;
-        if (!reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n', advancePastDelimiter: true))
+
+        // The search for the line feed resumes where the last one ended: state.Offset bytes are known to hold none.
+        var rest = state.SliceFromOffset(input);
+        var end = rest.PositionOf((byte)'\n');
+        if (end is not { } lf)
         {
-            if (reader.Remaining > _limits.MaxInlineLength)
+            if (input.Length > _limits.MaxInlineLength)
             {
                 throw new ProtocolException(ProtocolErrorKind.MessageTooLarge, "RESP protocol error: too big inline request");
             }
 
+            state.SetOffset(input.Length, input.End);
             return false;
         }
 
+        var line = input.Slice(input.Start, lf);
         if (line.Length > _limits.MaxInlineLength)
         {
             throw new ProtocolException(ProtocolErrorKind.MessageTooLarge, "RESP protocol error: too big inline request");
@@ -184,7 +226,7 @@ public sealed class RespCommandReader(RespLimits? limits = null) : IMessageReade
         }
 
         message = new RespCommand(line, CountWords(line), inline: true);
-        consumed = reader.Position;
+        consumed = input.GetPosition(1, lf);
         examined = consumed;
         return true;
     }

@@ -16,13 +16,8 @@ public sealed class RespValueReader(RespLimits? limits = null) : IMessageReader<
     /// <inheritdoc />
     public bool TryParseMessage(in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, out RespValue message)
     {
-        var first = input.FirstSpan;
-        var position = 0;
-        if (RespSpanParser.TrySkipValue(first, ref position, _limits, 0, out var fastType))
+        if (TryParseFast(input, ref consumed, ref examined, out message))
         {
-            consumed = input.GetPosition(position);
-            examined = consumed;
-            message = new RespValue(fastType, input.Slice(0, consumed));
             return true;
         }
 
@@ -37,5 +32,46 @@ public sealed class RespValueReader(RespLimits? limits = null) : IMessageReader<
         consumed = reader.Position;
         examined = consumed;
         return true;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// For an incomplete value <paramref name="state"/> holds where the next unread element starts and how many elements
+    /// each open aggregate still holds, so a large reply received in many reads is walked once in all, not once per read.
+    /// </remarks>
+    public bool TryParseMessage(in ReadOnlySequence<byte> input, ref MessageReaderState state, ref SequencePosition consumed, ref SequencePosition examined, out RespValue message)
+    {
+        // The fast path walks the first segment from the start, so it runs for a new value only.
+        if (state.Offset == 0 && TryParseFast(input, ref consumed, ref examined, out message))
+        {
+            return true;
+        }
+
+        if (!RespParser.TrySkipValue(input, ref state, _limits, out var type, out var end))
+        {
+            message = default;
+            return false;
+        }
+
+        message = new RespValue(type, input.Slice(input.Start, end));
+        consumed = end;
+        examined = consumed;
+        return true;
+    }
+
+    // The whole value lies in the first segment and is of a type the span parser knows.
+    private bool TryParseFast(in ReadOnlySequence<byte> input, ref SequencePosition consumed, ref SequencePosition examined, out RespValue message)
+    {
+        var position = 0;
+        if (RespSpanParser.TrySkipValue(input.FirstSpan, ref position, _limits, 0, out var type))
+        {
+            consumed = input.GetPosition(position);
+            examined = consumed;
+            message = new RespValue(type, input.Slice(0, consumed));
+            return true;
+        }
+
+        message = default;
+        return false;
     }
 }

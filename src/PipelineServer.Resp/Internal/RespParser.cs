@@ -13,8 +13,136 @@ internal static class RespParser
     // Lengths and counts are at most 20 characters ("-9223372036854775808").
     private const int MaxNumberLine = 20;
 
+    // No stream can deliver more elements than this; the bound keeps the arithmetic below far from overflow.
+    private const long MaxAggregateCount = 1L << 60;
+
+    // The resumable parse's Progress: the depth in the low bits, then a flag and the top-level type.
+    private const long DepthMask = 0xFFFF_FFFF;
+    private const long AfterAttributeFlag = 1L << 32;
+    private const int TopTypeShift = 40;
+
+    // A frame of the resumable parse's stack: the elements an open aggregate still holds, with this bit set for an attribute.
+    private const long AttributeFrame = 1L << 62;
+
     public static bool TrySkipValue(ref SequenceReader<byte> reader, RespLimits limits, int depth, out RespType type)
     {
+        if (!TryReadToken(ref reader, limits, depth, out type, out var elements))
+        {
+            return false;
+        }
+
+        for (long i = 0; i < elements; i++)
+        {
+            if (!TrySkipValue(ref reader, limits, depth + 1, out _))
+            {
+                return false;
+            }
+        }
+
+        if (type == RespType.Attribute)
+        {
+            // An attribute describes the value that follows it; the two are one reply. That value may not be another
+            // attribute: a chain of them would recurse once per link at the same depth, so MaxDepth would not stop a
+            // few kilobytes of "|0\r\n" from overflowing the stack.
+            if (reader.TryPeek(out var next) && next == (byte)RespType.Attribute)
+            {
+                throw AttributeOfAttribute();
+            }
+
+            return TrySkipValue(ref reader, limits, depth, out type);
+        }
+
+        return true;
+    }
+
+    // The same as TrySkipValue, resumable: for a value that has not all arrived, `state` keeps where the next element
+    // starts (Offset), how deeply it is nested with two flags (Progress) and how many elements each open aggregate
+    // still holds (Scratch, a long[] allocated once per stream), so the next call reads only what it has not read.
+    // On success `end` is the value's end; the caller resets the state.
+    public static bool TrySkipValue(in ReadOnlySequence<byte> input, ref MessageReaderState state, RespLimits limits, out RespType type, out SequencePosition end)
+    {
+        var progress = state.Progress;
+        var depth = (int)(progress & DepthMask);
+        var afterAttribute = (progress & AfterAttributeFlag) != 0;
+        var top = (RespType)(byte)(progress >> TopTypeShift);
+        var frames = state.Scratch as long[];
+        var start = state.Offset;
+        var reader = new SequenceReader<byte>(state.SliceFromOffset(input));
+        while (true)
+        {
+            var token = reader;
+            if (afterAttribute && reader.TryPeek(out var next) && next == (byte)RespType.Attribute)
+            {
+                throw AttributeOfAttribute();
+            }
+
+            if (!TryReadToken(ref reader, limits, depth, out var tokenType, out var elements))
+            {
+                state.SetOffset(start + token.Consumed, token.Position);
+                state.Progress = (uint)depth | (afterAttribute ? AfterAttributeFlag : 0) | ((long)(byte)top << TopTypeShift);
+                type = RespType.None;
+                end = default;
+                return false;
+            }
+
+            afterAttribute = false;
+            if (depth == 0 && tokenType != RespType.Attribute)
+            {
+                top = tokenType;
+            }
+
+            if (elements > 0)
+            {
+                // Checked against MaxDepth by TryReadToken, so the stack never outgrows it.
+                if (frames is null || frames.Length <= depth)
+                {
+                    Array.Resize(ref frames, Math.Min(Math.Max(8, depth * 2), limits.MaxDepth));
+                    state.Scratch = frames;
+                }
+
+                frames[depth++] = elements | (tokenType == RespType.Attribute ? AttributeFrame : 0);
+                continue;
+            }
+
+            if (tokenType == RespType.Attribute)
+            {
+                // "|0": no elements, the value it describes follows at this depth.
+                afterAttribute = true;
+                continue;
+            }
+
+            // A whole value: it completes an element of each aggregate it is the last element of.
+            while (true)
+            {
+                if (depth == 0)
+                {
+                    type = top;
+                    end = reader.Position;
+                    return true;
+                }
+
+                ref var frame = ref frames![depth - 1];
+                if ((--frame & ~AttributeFrame) > 0)
+                {
+                    break;
+                }
+
+                depth--;
+                if ((frame & AttributeFrame) != 0)
+                {
+                    // An attribute's elements are done; the value it describes follows at its depth.
+                    afterAttribute = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    // One token: a whole scalar, bulk or null value (elements 0), or an aggregate's header (elements: the values it
+    // holds, twice the count for a map or an attribute). Checks the aggregate against MaxDepth at `depth`.
+    private static bool TryReadToken(ref SequenceReader<byte> reader, RespLimits limits, int depth, out RespType type, out long elements)
+    {
+        elements = 0;
         type = RespType.None;
         if (!reader.TryRead(out var prefix))
         {
@@ -96,7 +224,7 @@ internal static class RespParser
             case RespType.Push:
             case RespType.Map:
             case RespType.Attribute:
-                return TrySkipAggregate(ref reader, limits, depth, ref type);
+                return TryReadAggregateHeader(ref reader, limits, depth, type, out elements);
 
             default:
                 throw Malformed($"unknown type byte {DescribeByte(prefix)}");
@@ -145,8 +273,9 @@ internal static class RespParser
         return ExpectCrLf(ref reader, "after bulk data");
     }
 
-    private static bool TrySkipAggregate(ref SequenceReader<byte> reader, RespLimits limits, int depth, ref RespType type)
+    private static bool TryReadAggregateHeader(ref SequenceReader<byte> reader, RespLimits limits, int depth, RespType type, out long elements)
     {
+        elements = 0;
         if (!TryReadLine(ref reader, MaxNumberLine, out var line))
         {
             return false;
@@ -163,9 +292,10 @@ internal static class RespParser
             throw Malformed($"invalid aggregate count {count}");
         }
 
-        if (count > limits.MaxAggregateLength)
+        // The second bound keeps twice the count, and a resumable parse's flag bit, clear of overflow whatever the limit.
+        if (count > limits.MaxAggregateLength || count > MaxAggregateCount)
         {
-            throw new ProtocolException(ProtocolErrorKind.MessageTooLarge, $"aggregate of {count} elements exceeds the limit of {limits.MaxAggregateLength}");
+            throw new ProtocolException(ProtocolErrorKind.MessageTooLarge, $"aggregate of {count} elements exceeds the limit of {Math.Min(limits.MaxAggregateLength, MaxAggregateCount)}");
         }
 
         if (depth + 1 > limits.MaxDepth)
@@ -173,28 +303,7 @@ internal static class RespParser
             throw Malformed($"nesting deeper than {limits.MaxDepth} levels");
         }
 
-        var elements = type is RespType.Map or RespType.Attribute ? count * 2 : count;
-        for (long i = 0; i < elements; i++)
-        {
-            if (!TrySkipValue(ref reader, limits, depth + 1, out _))
-            {
-                return false;
-            }
-        }
-
-        if (type == RespType.Attribute)
-        {
-            // An attribute describes the value that follows it; the two are one reply. That value may not be another
-            // attribute: a chain of them would recurse once per link at the same depth, so MaxDepth would not stop a
-            // few kilobytes of "|0\r\n" from overflowing the stack.
-            if (reader.TryPeek(out var next) && next == (byte)RespType.Attribute)
-            {
-                throw AttributeOfAttribute();
-            }
-
-            return TrySkipValue(ref reader, limits, depth, out type);
-        }
-
+        elements = type is RespType.Map or RespType.Attribute ? count * 2 : count;
         return true;
     }
 

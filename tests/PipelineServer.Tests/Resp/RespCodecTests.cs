@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Text;
 using PipelineServer.Protocols;
 using PipelineServer.Resp;
@@ -253,5 +254,123 @@ public class RespCodecTests
         }
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Theory]
+    [MemberData(nameof(MalformedInput))]
+    public void MalformedValuesAreProtocolErrorsWhenTrickled(string name, string input, ProtocolErrorKind kind)
+    {
+        _ = name;
+        Assert.Equal(kind, TrickleUntilRejected(new RespValueReader(), Encoding.Latin1.GetBytes(input)).Kind);
+    }
+
+    [Theory]
+    [MemberData(nameof(MalformedCommands))]
+    public void MalformedCommandsAreProtocolErrorsWhenTrickled(string name, string input, ProtocolErrorKind kind)
+    {
+        _ = name;
+        var error = TrickleUntilRejected(new RespCommandReader(), Encoding.Latin1.GetBytes(input));
+        Assert.Equal(kind, error.Kind);
+        Assert.StartsWith("RESP protocol error: ", error.Message, StringComparison.Ordinal);
+    }
+
+    // Three bytes per arrival, so that every element is cut and the readers resume from their per-connection state.
+    private static ProtocolException TrickleUntilRejected<TMessage>(IMessageReader<TMessage> reader, byte[] input)
+    {
+        using var embedded = new EmbeddedMessageReader<TMessage>(reader, blockSize: 16);
+        for (var offset = 0; offset < input.Length; offset += 3)
+        {
+            embedded.WriteInbound(input.AsSpan(offset, Math.Min(3, input.Length - offset)));
+            try
+            {
+                Assert.Empty(embedded.ReadAll(static _ => 0));
+            }
+            catch (ProtocolException error)
+            {
+                return error;
+            }
+        }
+
+        throw new InvalidOperationException("The input was accepted.");
+    }
+
+    [Fact]
+    public void OneReaderInstanceKeepsEachConnectionsProgressApart()
+    {
+        // The readers are shared by every connection of an endpoint; what they know of a half-received message must
+        // live with its connection. Two connections receive different commands and replies in interleaved pieces.
+        var commands = new RespCommandReader();
+        var values = new RespValueReader();
+        var setCommand = Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n");
+        var getCommand = Encoding.ASCII.GetBytes("*2\r\n$3\r\nGET\r\n$10\r\nanotherkey\r\n");
+        var mapReply = Encoding.ASCII.GetBytes("%2\r\n+a\r\n*2\r\n:1\r\n:2\r\n+b\r\n|1\r\n+t\r\n:0\r\n$1\r\nx\r\n");
+        var arrayReply = Encoding.ASCII.GetBytes("*3\r\n*1\r\n*1\r\n:7\r\n$2\r\nhi\r\n_\r\n");
+        Assert.Equal(
+            ("SET key value", "GET anotherkey"),
+            Interleave(commands, setCommand, getCommand, static c => c.ToString()));
+        Assert.Equal(
+            (Convert.ToHexString(mapReply), Convert.ToHexString(arrayReply)),
+            Interleave(values, mapReply, arrayReply, static v => Convert.ToHexString(v.Raw.ToArray())));
+    }
+
+    private static (TResult, TResult) Interleave<TMessage, TResult>(IMessageReader<TMessage> shared, byte[] first, byte[] second, Func<TMessage, TResult> copy)
+    {
+        using var one = new EmbeddedMessageReader<TMessage>(shared, blockSize: 8);
+        using var two = new EmbeddedMessageReader<TMessage>(shared, blockSize: 8);
+        var results = (One: new List<TResult>(), Two: new List<TResult>());
+        for (var offset = 0; offset < Math.Max(first.Length, second.Length); offset += 2)
+        {
+            if (offset < first.Length)
+            {
+                one.WriteInbound(first.AsSpan(offset, Math.Min(2, first.Length - offset)));
+                results.One.AddRange(one.ReadAll(copy));
+            }
+
+            if (offset < second.Length)
+            {
+                two.WriteInbound(second.AsSpan(offset, Math.Min(2, second.Length - offset)));
+                results.Two.AddRange(two.ReadAll(copy));
+            }
+        }
+
+        return (Assert.Single(results.One), Assert.Single(results.Two));
+    }
+
+    [Fact]
+    public void TrickledRepliesAllocateNothingOnceTheConnectionHasItsParseState()
+    {
+        // A nested reply cut into pieces needs the reader's stack of open aggregates between arrivals; it is allocated
+        // once per connection, not per reply.
+        var pipe = new Pipe(new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, pauseWriterThreshold: 0, useSynchronizationContext: false));
+        var reader = new ProtocolReader(pipe.Reader);
+        var values = new RespValueReader();
+        var reply = Encoding.ASCII.GetBytes("*2\r\n*2\r\n:1\r\n:2\r\n*1\r\n$5\r\nhello\r\n");
+        int ReadReplies(int count)
+        {
+            var read = 0;
+            for (var i = 0; i < count; i++)
+            {
+                for (var offset = 0; offset < reply.Length; offset += 5)
+                {
+                    pipe.Writer.Write(reply.AsSpan(offset, Math.Min(5, reply.Length - offset)));
+                    _ = pipe.Writer.FlushAsync();
+                    while (reader.TryRead(values, out var result) && result.HasMessage)
+                    {
+                        read++;
+                        reader.Advance();
+                    }
+                }
+            }
+
+            return read;
+        }
+
+        Assert.Equal(2, ReadReplies(2));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var replies = ReadReplies(100);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(100, replies);
+        Assert.Equal(0, allocated);
     }
 }

@@ -8,7 +8,7 @@ namespace PipelineServer.Tests.Resp;
 
 /// <summary>
 /// Property tests for the RESP codec: random value trees and random commands, written by <see cref="RespWriter"/>,
-/// read back the same whatever the segmentation of the bytes (1 to 64-byte segments).
+/// read back the same whatever the segmentation of the bytes (1 to 64-byte segments) and however they arrive.
 /// </summary>
 public class RespPropertyTests
 {
@@ -31,14 +31,19 @@ public class RespPropertyTests
                 expected.Append('|');
             }
 
-            var actual = new StringBuilder();
-            foreach (var value in ReadAll(new RespValueReader(), output.WrittenMemory, c.Chunks))
+            // Parsed from one segmented buffer, and received in arrivals the size of the segments (the reader resuming
+            // from its per-connection state).
+            foreach (var values in new[] { ReadAll(new RespValueReader(), output.WrittenMemory, c.Chunks), ReadArrivals(new RespValueReader(), output.WrittenMemory, c.Chunks, static v => v.ToOwned()) })
             {
-                Describe(value, actual);
-                actual.Append('|');
-            }
+                var actual = new StringBuilder();
+                foreach (var value in values)
+                {
+                    Describe(value, actual);
+                    actual.Append('|');
+                }
 
-            Assert.Equal(expected.ToString(), actual.ToString());
+                Assert.Equal(expected.ToString(), actual.ToString());
+            }
         }, iter: Iterations);
 
     [Fact]
@@ -63,7 +68,7 @@ public class RespPropertyTests
                 expected.Add(arguments);
             }
 
-            var actual = ReadAll(new RespCommandReader(), output.WrittenMemory, c.Chunks, static command =>
+            static string[] Copy(RespCommand command)
             {
                 var arguments = new string[command.Count];
                 for (var a = 0; a < command.Count; a++)
@@ -72,9 +77,10 @@ public class RespPropertyTests
                 }
 
                 return arguments;
-            });
+            }
 
-            Assert.Equal(expected, actual);
+            Assert.Equal(expected, ReadAll(new RespCommandReader(), output.WrittenMemory, c.Chunks, Copy));
+            Assert.Equal(expected, ReadArrivals(new RespCommandReader(), output.WrittenMemory, c.Chunks, Copy));
         }, iter: Iterations);
 
     private static List<RespValue> ReadAll(RespValueReader reader, ReadOnlyMemory<byte> bytes, int[] chunks) =>
@@ -106,6 +112,26 @@ public class RespPropertyTests
             input = input.Slice(consumed);
         }
 
+        return results;
+    }
+
+    // Receives the bytes through a pipe and ProtocolReader in arrivals of the given sizes (repeated to the end), as a
+    // connection does.
+    private static List<TResult> ReadArrivals<TMessage, TResult>(IMessageReader<TMessage> reader, ReadOnlyMemory<byte> bytes, int[] chunks, Func<TMessage, TResult> copy)
+    {
+        using var embedded = new EmbeddedMessageReader<TMessage>(reader, blockSize: 16);
+        var results = new List<TResult>();
+        for (int offset = 0, i = 0; offset < bytes.Length; i++)
+        {
+            var size = Math.Min(chunks[i % chunks.Length], bytes.Length - offset);
+            embedded.WriteInbound(bytes.Span.Slice(offset, size));
+            offset += size;
+            results.AddRange(embedded.ReadAll(copy));
+        }
+
+        embedded.CompleteInbound();
+        results.AddRange(embedded.ReadAll(copy));
+        Assert.True(embedded.IsCompleted);
         return results;
     }
 
