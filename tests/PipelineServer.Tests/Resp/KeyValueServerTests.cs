@@ -179,6 +179,42 @@ public partial class KeyValueServerTests
 
     [Theory]
     [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task ACommandTrickledAfterHalfAMillionArgumentsIsAnsweredWhileOthersAreServed(TransportKind transport)
+    {
+        // Issue 16's input: a huge command buffered, then the rest an argument at a time. Each arrival must cost only its
+        // own bytes (TrickledMessageCostTests measures that); here the command is answered whole and the server keeps
+        // serving another connection throughout.
+        const int Buffered = 500_000;
+        const int Trickled = 1_000;
+        var (host, store) = await StartAsync(transport);
+        await using var _ = host;
+        using var __ = store;
+        await using var trickler = await host.ConnectAsync();
+        await using var other = await host.ConnectAsync();
+        var argument = "$1\r\na\r\n"u8.ToArray();
+
+        var head = new List<byte>(Ascii($"*{1 + Buffered + Trickled}\r\n$3\r\nDEL\r\n"));
+        for (var i = 0; i < Buffered; i++)
+        {
+            head.AddRange(argument);
+        }
+
+        await trickler.SendAsync(head.ToArray());
+        for (var i = 0; i < Trickled; i++)
+        {
+            await trickler.SendAsync(argument);
+            if (i % 100 == 0)
+            {
+                await ExpectAsync(other, "PING\r\n", "+PONG\r\n");
+            }
+        }
+
+        Assert.Equal(":0\r\n", Encoding.ASCII.GetString(await trickler.ReceiveExactlyAsync(4)));
+        await ExpectAsync(trickler, "PING\r\n", "+PONG\r\n");
+    }
+
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
     public async Task SetOptionsAndUpdatesKeepOrClearExpiriesAsRedisDoes(TransportKind transport)
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
