@@ -90,7 +90,12 @@ public struct MessageReaderState
     public readonly ReadOnlySequence<byte> SliceFromOffset(in ReadOnlySequence<byte> input)
     {
         var offset = _offset;
-        if (offset == 0 || input.IsSingleSegment)
+        if (offset == 0)
+        {
+            return input;
+        }
+
+        if (input.IsSingleSegment)
         {
             return input.Slice(offset);
         }
