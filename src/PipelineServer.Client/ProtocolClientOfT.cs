@@ -434,6 +434,9 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
         pending.Release();
     }
 
+    // Collects the expired requests under the lock and fails them after releasing it: a continuation that runs inline
+    // (RunContinuationsAsynchronously = false) may send again on this client, which must find neither the lock held nor
+    // the pending list being walked (ProtocolClientTests.AContinuationOfAnExpiredRequestCanSendAgainOnTheSameClient).
     private void ExpireRequests()
     {
         var now = _time.GetTimestamp();
@@ -450,31 +453,40 @@ public sealed class ProtocolClient<TRequest, TResponse> : IAsyncDisposable, IPen
                         break;
                     }
 
-                    // It keeps its place; its response will be dropped.
-                    pending.TrySetException(CreateTimeoutException());
+                    if (!pending.IsCompleted)
+                    {
+                        // It keeps its place (its response will be dropped), so the connection may release it as soon as
+                        // the lock is free: hold it until it has been failed.
+                        pending.Retain();
+                        (expired ??= []).Add(pending);
+                    }
                 }
-
-                return;
             }
-
-            foreach (var pending in _correlated.Values)
+            else
             {
-                if (_time.GetElapsedTime(pending.StartedAt, now) >= _requestTimeout)
+                foreach (var pending in _correlated.Values)
                 {
-                    (expired ??= []).Add(pending);
+                    if (_time.GetElapsedTime(pending.StartedAt, now) >= _requestTimeout)
+                    {
+                        (expired ??= []).Add(pending);
+                    }
+                }
+
+                if (expired is not null)
+                {
+                    // Forgotten now, like a cancelled one: the connection's share passes to this method.
+                    foreach (var pending in expired)
+                    {
+                        _correlated.Remove(pending.Id);
+                        _pending--;
+                    }
                 }
             }
+        }
 
-            if (expired is null)
-            {
-                return;
-            }
-
-            foreach (var pending in expired)
-            {
-                _correlated.Remove(pending.Id);
-                _pending--;
-            }
+        if (expired is null)
+        {
+            return;
         }
 
         foreach (var pending in expired)

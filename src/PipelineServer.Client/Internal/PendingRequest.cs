@@ -81,6 +81,10 @@ internal sealed class PendingRequest<TResponse> : IValueTaskSource<TResponse>
         return true;
     }
 
+    // Keeps the request from going back to the pool while someone who found it under the connection's lock completes
+    // it after releasing the lock; paired with Release.
+    public void Retain() => Interlocked.Increment(ref _owners);
+
     // Called by the connection once it no longer refers to this request.
     public void Release()
     {

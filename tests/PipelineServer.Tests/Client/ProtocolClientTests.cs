@@ -203,6 +203,47 @@ public class ProtocolClientTests
     }
 
     [Fact]
+    public async Task AContinuationOfAnExpiredRequestCanSendAgainOnTheSameClient()
+    {
+        var handler = new ScriptedHandler();
+        var time = new FakeTimeProvider();
+        await using var host = await StartAsync(TransportKind.Memory, handler);
+        await using var client = await ConnectAsync(host, new() { RequestTimeout = TimeSpan.FromSeconds(5), TimeProvider = time, RunContinuationsAsynchronously = false });
+
+        // Three requests expire together; the first one's continuation runs inline on the expiry timer and sends again
+        // while the others are still to be failed. (The chain starts without a synchronization context, which the
+        // continuation would otherwise be posted to.)
+        var first = client.RequestAsync(Seq(Text("hold:first")));
+        var second = client.RequestAsync(Seq(Text("second")));
+        var third = client.RequestAsync(Seq(Text("third")));
+        Task<byte[]> retry = null!;
+        await Task.Run(() => { retry = RetryAfterTimeoutAsync(first); });
+        await handler.Arrived("first");
+
+        time.Advance(TimeSpan.FromSeconds(6));
+
+        await Assert.ThrowsAsync<TimeoutException>(async () => await second.AsTask().WaitAsync(TestClient.Timeout));
+        await Assert.ThrowsAsync<TimeoutException>(async () => await third.AsTask().WaitAsync(TestClient.Timeout));
+        handler.Release("first");
+        // The late answers to the expired three are dropped in order; the retry gets its own.
+        Assert.Equal(Text("again"), await retry.WaitAsync(TestClient.Timeout));
+        Assert.Equal(0, client.PendingRequests);
+        Assert.True(client.IsConnected);
+
+        async Task<byte[]> RetryAfterTimeoutAsync(ValueTask<byte[]> expiring)
+        {
+            try
+            {
+                return await expiring;
+            }
+            catch (TimeoutException)
+            {
+                return await client.RequestAsync(Seq(Text("again")));
+            }
+        }
+    }
+
+    [Fact]
     public async Task RefusesResponsesThatAreSlicesOfTheReceiveBuffer()
     {
         await using var host = await TestHost.StartAsync(TransportKind.Memory, listen => listen.UseEcho());
