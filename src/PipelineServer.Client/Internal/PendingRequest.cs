@@ -5,6 +5,9 @@ namespace PipelineServer.Client.Internal;
 // One request waiting for its response: the reusable IValueTaskSource behind the ValueTask a caller awaits. It has two
 // owners, the caller (until it has read the result) and the connection (until the response, or the connection's end,
 // has been dealt with); it goes back to the pool when both are done, so a late response can never reach a reused one.
+// Nor can a late cancellation callback: the caller disposes the registration when it reads the result, before it
+// releases its share, and the dispose waits for a callback already running on another thread. A callback can therefore
+// only ever see the request it was registered for (CancellationRaceTests).
 internal interface IPendingRequestOwner<TResponse>
 {
     void OnCanceled(PendingRequest<TResponse> request, CancellationToken cancellationToken);
@@ -57,6 +60,8 @@ internal sealed class PendingRequest<TResponse> : IValueTaskSource<TResponse>
         }
     }
 
+    // The registration is left alone here: the completing thread may not yet see the one CancelOn is storing (the
+    // response can arrive before CancelOn has run). GetResult disposes it, on the caller's side.
     public bool TrySetResult(TResponse response)
     {
         if (Interlocked.Exchange(ref _completed, 1) != 0)
@@ -64,7 +69,6 @@ internal sealed class PendingRequest<TResponse> : IValueTaskSource<TResponse>
             return false;
         }
 
-        _cancellation.Unregister();
         _source.SetResult(response);
         return true;
     }
@@ -76,7 +80,6 @@ internal sealed class PendingRequest<TResponse> : IValueTaskSource<TResponse>
             return false;
         }
 
-        _cancellation.Unregister();
         _source.SetException(exception);
         return true;
     }
@@ -91,13 +94,18 @@ internal sealed class PendingRequest<TResponse> : IValueTaskSource<TResponse>
         if (Interlocked.Decrement(ref _owners) == 0)
         {
             _source.Reset();
-            _cancellation = default;
             _owner.Return(this);
         }
     }
 
     public TResponse GetResult(short token)
     {
+        // Before the caller's share is released, no cancellation callback may still run: Dispose waits for one running
+        // on another thread (which never waits for this one: the callback takes only the connection's lock, and no
+        // request is completed under it). On the callback's own thread (an inline continuation) it does not wait; after
+        // completing the request the callback only releases the connection's share, which it took over.
+        _cancellation.Dispose();
+        _cancellation = default;
         try
         {
             return _source.GetResult(token);
