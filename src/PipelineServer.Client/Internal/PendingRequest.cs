@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Threading.Tasks.Sources;
 
 namespace PipelineServer.Client.Internal;
@@ -100,6 +101,12 @@ internal sealed class PendingRequest<TResponse> : IValueTaskSource<TResponse>
 
     public TResponse GetResult(short token)
     {
+        if (token != _source.Version)
+        {
+            // A ValueTask read twice: this request may already serve another caller, whose share must not be released.
+            ThrowStaleToken();
+        }
+
         // Before the caller's share is released, no cancellation callback may still run: Dispose waits for one running
         // on another thread (which never waits for this one: the callback takes only the connection's lock, and no
         // request is completed under it). On the callback's own thread (an inline continuation) it does not wait; after
@@ -120,4 +127,8 @@ internal sealed class PendingRequest<TResponse> : IValueTaskSource<TResponse>
 
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _source.OnCompleted(continuation, state, token, flags);
+
+    [DoesNotReturn]
+    private static void ThrowStaleToken() =>
+        throw new InvalidOperationException("This ValueTask has already been awaited; a ValueTask may be awaited only once.");
 }
