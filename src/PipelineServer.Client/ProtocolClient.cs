@@ -23,17 +23,7 @@ public static class ProtocolClient
         ProtocolClientOptions<TRequest, TResponse>? options = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        ArgumentNullException.ThrowIfNull(reader);
-        ArgumentNullException.ThrowIfNull(writer);
-        if (typeof(TResponse) == typeof(ReadOnlySequence<byte>) || typeof(TResponse) == typeof(ReadOnlyMemory<byte>))
-        {
-            throw new ArgumentException(
-                $"Responses of type {typeof(TResponse).Name} are slices of the receive buffer and cannot outlive it; map them to owned data with reader.Select(static frame => frame.ToArray()) or a decoded value.",
-                nameof(reader));
-        }
-
-        options ??= new ProtocolClientOptions<TRequest, TResponse>();
-        options.Validate();
+        options = Validate(reader, writer, options ?? new());
         return new ProtocolClient<TRequest, TResponse>(connection, reader, writer, options);
     }
 
@@ -56,15 +46,37 @@ public static class ProtocolClient
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(factory);
+        options = Validate(reader, writer, options ?? new());
         var connection = await factory.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
         try
         {
-            return Start(connection, reader, writer, options);
+            return new ProtocolClient<TRequest, TResponse>(connection, reader, writer, options);
         }
         catch
         {
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    // What a client is given, checked in one place for every way in (Start, ConnectAsync, ProtocolClientPool.ConnectAsync)
+    // and before any connection is opened (ProtocolClientPoolTests.ThePoolRefusesTheResponseTypesASingleClientRefusesWithTheSameError).
+    internal static ProtocolClientOptions<TRequest, TResponse> Validate<TRequest, TResponse>(
+        IMessageReader<TResponse> reader,
+        IMessageWriter<TRequest> writer,
+        ProtocolClientOptions<TRequest, TResponse> options)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(options);
+        if (typeof(TResponse) == typeof(ReadOnlySequence<byte>) || typeof(TResponse) == typeof(ReadOnlyMemory<byte>))
+        {
+            throw new ArgumentException(
+                $"Responses of type {typeof(TResponse).Name} are slices of the receive buffer and cannot outlive it; map them to owned data with reader.Select(static frame => frame.ToArray()) or a decoded value.",
+                nameof(reader));
+        }
+
+        options.Validate();
+        return options;
     }
 }

@@ -33,12 +33,10 @@ public static class ProtocolClientPool
     {
         ArgumentNullException.ThrowIfNull(factory);
         ArgumentNullException.ThrowIfNull(endpoint);
-        ArgumentNullException.ThrowIfNull(reader);
-        ArgumentNullException.ThrowIfNull(writer);
         options ??= new ProtocolClientPoolOptions<TRequest, TResponse>();
+        ProtocolClient.Validate(reader, writer, options.Client);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Connections);
         ArgumentNullException.ThrowIfNull(options.ReconnectBackoff);
-        options.Client.Validate();
 
         var pool = new ProtocolClientPool<TRequest, TResponse>(factory, endpoint, reader, writer, options);
         await pool.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -165,6 +165,31 @@ public class ProtocolClientPoolTests
     }
 
     [Fact]
+    public async Task ThePoolRefusesTheResponseTypesASingleClientRefusesWithTheSameError()
+    {
+        await AssertRefusedAlikeAsync(EchoProtocol.CreateReader());
+        await AssertRefusedAlikeAsync(EchoProtocol.CreateReader().Select(static frame => frame.First));
+
+        // Every way in refuses a reader whose responses are slices of the receive buffer, with one error, before connecting.
+        static async Task AssertRefusedAlikeAsync<TResponse>(IMessageReader<TResponse> reader)
+        {
+            var factory = new CountingFactory();
+            var endPoint = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1);
+
+            var started = Assert.Throws<ArgumentException>(() => ProtocolClient.Start(new Microsoft.AspNetCore.Connections.DefaultConnectionContext(), reader, EchoProtocol.Writer));
+            var connected = await Assert.ThrowsAsync<ArgumentException>(async () => await ProtocolClient.ConnectAsync(factory, endPoint, reader, EchoProtocol.Writer));
+            var pooled = await Assert.ThrowsAsync<ArgumentException>(async () => await ProtocolClientPool.ConnectAsync(factory, endPoint, reader, EchoProtocol.Writer));
+
+            Assert.Contains("Select", started.Message, StringComparison.Ordinal);
+            Assert.Equal("reader", started.ParamName);
+            Assert.Equal(started.Message, connected.Message);
+            Assert.Equal(started.Message, pooled.Message);
+            Assert.Equal(started.ParamName, pooled.ParamName);
+            Assert.Equal(0, factory.Connects);
+        }
+    }
+
+    [Fact]
     public void ExponentialBackoffDoublesUpToItsMaximumWithinTheJitter()
     {
         var policy = BackoffPolicy.Exponential(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), jitter: 0.2);
@@ -180,6 +205,20 @@ public class ProtocolClientPoolTests
         Assert.Equal(TimeSpan.FromSeconds(1), BackoffPolicy.Exponential(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), jitter: 0).GetDelay(1000));
         Assert.Equal(TimeSpan.FromSeconds(3), BackoffPolicy.Constant(TimeSpan.FromSeconds(3)).GetDelay(7));
         Assert.Throws<ArgumentOutOfRangeException>(() => BackoffPolicy.Exponential(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1)));
+    }
+
+    // Counts connection attempts, and fails them: the tests using it expect none.
+    private sealed class CountingFactory : Microsoft.AspNetCore.Connections.IConnectionFactory
+    {
+        private int _connects;
+
+        public int Connects => Volatile.Read(ref _connects);
+
+        public ValueTask<Microsoft.AspNetCore.Connections.ConnectionContext> ConnectAsync(System.Net.EndPoint endpoint, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _connects);
+            return ValueTask.FromException<Microsoft.AspNetCore.Connections.ConnectionContext>(new InvalidOperationException("No connection was expected."));
+        }
     }
 
     // A counter a test can wait on: the wait completes when the count reaches the target, no polling.
