@@ -25,8 +25,16 @@ public class ProtocolClientBenchmarks
     private ReadOnlySequence<byte> _payload;
     private ValueTask<int>[] _inFlight = null!;
 
+    private readonly CancellationTokenSource _cancellation = new();
+    private CancellationToken _token;
+
     [Params(1, 32)]
     public int Concurrency { get; set; }
+
+    // With a token that can be cancelled (one for every request, as an application's stopping token is), each request
+    // registers and disposes a cancellation callback.
+    [Params(false, true)]
+    public bool WithToken { get; set; }
 
     [GlobalSetup]
     public async Task Setup()
@@ -41,6 +49,7 @@ public class ProtocolClientBenchmarks
         _client = ProtocolClient.Start(await connecting, s_responses, EchoProtocol.Writer);
         _payload = new ReadOnlySequence<byte>(new byte[32]);
         _inFlight = new ValueTask<int>[Concurrency];
+        _token = WithToken ? _cancellation.Token : default;
         if (await RoundTrips() != 32 * Requests)
         {
             throw new InvalidOperationException("An echo came back wrong.");
@@ -53,6 +62,7 @@ public class ProtocolClientBenchmarks
         await _client.DisposeAsync();
         await _server;
         await _listener.DisposeAsync();
+        _cancellation.Dispose();
     }
 
     [Benchmark(OperationsPerInvoke = Requests)]
@@ -65,7 +75,7 @@ public class ProtocolClientBenchmarks
         {
             for (var i = 0; i < Concurrency; i++)
             {
-                _inFlight[i] = _client.RequestAsync(_payload);
+                _inFlight[i] = _client.RequestAsync(_payload, _token);
             }
 
             for (var i = 0; i < Concurrency; i++)
