@@ -16,7 +16,9 @@ public static class EchoServerHost
     /// <summary>
     /// Creates the host. Settings (all optional; durations in <c>TimeSpan</c> format, <c>00:00:05</c>):
     /// <c>Url</c> (default <c>tcp://127.0.0.1:7000</c>), <c>MaxFrameLength</c> (default 1 MiB, length field included),
-    /// <c>MaxConnections</c>, <c>MaxConnectionsPerIp</c>, <c>IdleTimeout</c>, <c>SlowMessageTimeout</c>, <c>WriteTimeout</c>,
+    /// <c>MaxConnections</c>, and the limits that are on unless set to <c>0</c> (defaults from
+    /// <see cref="RecommendedLimits"/>): <c>MaxConnectionsPerIp</c> (100), <c>FirstMessageTimeout</c> (10 s),
+    /// <c>IdleTimeout</c> (5 min), <c>SlowMessageTimeout</c> (30 s), <c>WriteTimeout</c> (30 s);
     /// <c>Tls:CertificatePath</c> (a PKCS#12 file), <c>Tls:CertificatePassword</c>, <c>Tls:ClientCertificateMode</c>
     /// (<c>NoCertificate</c>, <c>AllowCertificate</c>, <c>RequireCertificate</c>), <c>ProxyProtocol:Mode</c> (<c>Off</c>,
     /// <c>Optional</c>, <c>Required</c>), <c>ProxyProtocol:TrustedNetworks</c> (CIDR, comma-separated),
@@ -43,14 +45,21 @@ public static class EchoServerHost
 
         configure?.Invoke(builder);
         builder.AddPipelineServer(server => server.Listen(settings.Url, settings.Configure));
-        return builder.Build();
+        var host = builder.Build();
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(EchoServerHost).FullName!);
+        SampleLog.Limits(logger, Describe(settings.MaxConnectionsPerIp), Describe(settings.FirstMessageTimeout), Describe(settings.IdleTimeout), Describe(settings.SlowMessageTimeout), Describe(settings.WriteTimeout));
+        return host;
     }
+
+    private static string Describe<T>(T? limit)
+        where T : struct => limit?.ToString() ?? "off";
 
     private sealed record EchoSettings(
         string Url,
         int MaxFrameLength,
         long? MaxConnections,
         int? MaxConnectionsPerIp,
+        TimeSpan? FirstMessageTimeout,
         TimeSpan? IdleTimeout,
         TimeSpan? SlowMessageTimeout,
         TimeSpan? WriteTimeout,
@@ -69,10 +78,11 @@ public static class EchoServerHost
                 configuration["Url"] ?? EchoProtocol.DefaultUrl,
                 configuration.GetValue("MaxFrameLength", EchoProtocol.DefaultMaxFrameLength),
                 configuration.GetValue<long?>("MaxConnections"),
-                configuration.GetValue<int?>("MaxConnectionsPerIp"),
-                configuration.GetValue<TimeSpan?>("IdleTimeout"),
-                configuration.GetValue<TimeSpan?>("SlowMessageTimeout"),
-                configuration.GetValue<TimeSpan?>("WriteTimeout"),
+                Limit(configuration, "MaxConnectionsPerIp", RecommendedLimits.MaxConnectionsPerIp),
+                Limit(configuration, "FirstMessageTimeout", RecommendedLimits.FirstMessageTimeout),
+                Limit(configuration, "IdleTimeout", RecommendedLimits.IdleTimeout),
+                Limit(configuration, "SlowMessageTimeout", RecommendedLimits.SlowMessageTimeout),
+                Limit(configuration, "WriteTimeout", RecommendedLimits.WriteTimeout),
                 string.IsNullOrEmpty(certificatePath) ? null : X509CertificateLoader.LoadPkcs12FromFile(certificatePath, configuration["Tls:CertificatePassword"]),
                 configuration.GetValue("Tls:ClientCertificateMode", ClientCertificateMode.NoCertificate),
                 configuration.GetValue("ProxyProtocol:Mode", ProxyProtocolMode.Off),
@@ -82,6 +92,14 @@ public static class EchoServerHost
                 configuration.GetValue<int?>("RateLimit:MessagesPerSecond"),
                 configuration.GetValue("RateLimit:OnExceeded", RateLimitExceededAction.Backpressure),
                 configuration.GetValue("HexDump", false));
+        }
+
+        // A limit that is on by default: its setting, or the recommended value when there is none; 0 turns it off.
+        private static T? Limit<T>(IConfiguration configuration, string key, T recommended)
+            where T : struct, IComparable<T>
+        {
+            var value = configuration.GetValue<T?>(key) ?? recommended;
+            return value.CompareTo(default) > 0 ? value : null;
         }
 
         // The chain in the order the layers meet the wire: PROXY header, per-IP limit (on the real client address), TLS,
@@ -119,10 +137,11 @@ public static class EchoServerHost
                 endpoint.UseHexDump();
             }
 
-            if (IdleTimeout is not null || SlowMessageTimeout is not null || WriteTimeout is not null)
+            if (FirstMessageTimeout is not null || IdleTimeout is not null || SlowMessageTimeout is not null || WriteTimeout is not null)
             {
                 endpoint.UseTimeouts(timeouts =>
                 {
+                    timeouts.FirstMessageTimeout = FirstMessageTimeout;
                     timeouts.IdleTimeout = IdleTimeout;
                     timeouts.SlowMessageTimeout = SlowMessageTimeout;
                     timeouts.WriteTimeout = WriteTimeout;
@@ -141,4 +160,10 @@ public static class EchoServerHost
             endpoint.UseEcho(MaxFrameLength);
         }
     }
+}
+
+internal static partial class SampleLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Limits: per-IP connections {PerIp}, first-message timeout {FirstMessage}, idle timeout {Idle}, slow-message timeout {SlowMessage}, write timeout {Write}.", EventName = "Limits")]
+    public static partial void Limits(ILogger logger, string perIp, string firstMessage, string idle, string slowMessage, string write);
 }

@@ -4,8 +4,10 @@ using PipelineServer;
 using PipelineServer.Protocols.Framing;
 
 var builder = Host.CreateApplicationBuilder(args);
-builder.AddPipelineServer(server => server.Listen("tcp://127.0.0.1:7000", endpoint =>
-    endpoint.UseProtocol(
+builder.AddPipelineServer(server => server.Listen("tcp://127.0.0.1:7000", endpoint => endpoint
+    .UseConnectionLimitPerIp(RecommendedLimits.MaxConnectionsPerIp) // no one address takes every connection
+    .UseTimeouts(RecommendedLimits.SetTimeouts)                     // no peer holds a connection for ever
+    .UseProtocol(
         new LengthFieldFrameReader(lengthFieldLength: 4, initialBytesToStrip: 4), // codec: 4-byte length, payload
         new LengthFieldPrepender(lengthFieldLength: 4),
         new EchoHandler())));

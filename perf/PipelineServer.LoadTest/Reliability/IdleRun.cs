@@ -15,7 +15,12 @@ internal static class IdleRun
 
     public static async Task<IdleResult> RunAsync(ReliabilityOptions common, IdleOptions options, Action<string> log, CancellationToken cancellationToken)
     {
-        await using var server = await ReliabilityServer.StartAsync(common.Server, common.ServerSettings, 64 * 1024, cancellationToken);
+        // Thousands of connections from one address, silent until the end: the sample's per-IP limit and first-message
+        // timeout, on by default, would refuse or close them, so this run turns them off (unless given).
+        var settings = new Dictionary<string, string>(common.ServerSettings);
+        settings.TryAdd("MaxConnectionsPerIp", "0");
+        settings.TryAdd("FirstMessageTimeout", "0");
+        await using var server = await ReliabilityServer.StartAsync(common.Server, settings, 64 * 1024, cancellationToken);
         server.EnsureDescriptors(options.Connections);
         var fresh = server.Sample();
 
@@ -88,7 +93,7 @@ internal static class IdleRun
             return new IdleResult
             {
                 Server = common.Server,
-                ServerSettings = common.ServerSettings,
+                ServerSettings = settings,
                 Connections = options.Connections,
                 Connected = connected,
                 ConnectSeconds = connectSeconds,

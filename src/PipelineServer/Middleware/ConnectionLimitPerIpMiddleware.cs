@@ -8,15 +8,18 @@ namespace PipelineServer.Middleware;
 // Refuses a connection at once when its remote address (IPv6: its prefix) already has the maximum open through this
 // middleware. Counts live in one dictionary guarded by a lock held only for an increment or decrement, never across an
 // await.
-internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, int limit, int ipv6PrefixLength, ILogger logger, PipelineServerMetrics metrics, PeerFaultLog faults)
+internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, ConnectionLimitPerIpOptions options, ILogger logger, PipelineServerMetrics metrics, PeerFaultLog faults)
 {
     public const string RejectionReason = "ip_limit";
 
     private readonly Dictionary<IPAddress, int> _open = [];
+    private readonly int _limit = options.Limit;
+    private readonly int _ipv6PrefixLength = options.IPv6PrefixLength;
+    private readonly ReadOnlyMemory<byte> _refusal = options.RefusalMessage;
 
     public async Task OnConnectionAsync(ConnectionContext connection)
     {
-        var address = RemoteAddress.GroupOf(connection, ipv6PrefixLength);
+        var address = RemoteAddress.GroupOf(connection, _ipv6PrefixLength);
         if (address is null)
         {
             await next(connection).ConfigureAwait(false);
@@ -27,8 +30,13 @@ internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, in
         {
             metrics.Rejected(RejectionReason);
             ConnectionCloseReason.Set(connection, RejectionReason);
-            MiddlewareLog.PerIpLimitReached(logger, connection.ConnectionId, RemoteAddress.Describe(address, ipv6PrefixLength), limit);
+            MiddlewareLog.PerIpLimitReached(logger, connection.ConnectionId, RemoteAddress.Describe(address, _ipv6PrefixLength), _limit);
             faults.Report(PeerFault.IpLimit);
+            if (!_refusal.IsEmpty)
+            {
+                await RefuseAsync(connection).ConfigureAwait(false);
+            }
+
             return; // Kestrel closes the connection once the chain returns.
         }
 
@@ -39,6 +47,19 @@ internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, in
         finally
         {
             Leave(address);
+        }
+    }
+
+    // The refusal in the protocol's words, then the close. A few bytes into an empty pipe: the flush completes at once
+    // unless the transport has failed, and a peer that is gone is no concern of ours.
+    private async Task RefuseAsync(ConnectionContext connection)
+    {
+        try
+        {
+            await connection.Transport.Output.WriteAsync(_refusal, connection.ConnectionClosed).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
+        {
         }
     }
 
@@ -55,7 +76,7 @@ internal sealed class ConnectionLimitPerIpMiddleware(ConnectionDelegate next, in
         lock (_open)
         {
             var open = _open.GetValueOrDefault(address);
-            if (open >= limit)
+            if (open >= _limit)
             {
                 return false;
             }

@@ -27,15 +27,32 @@ public static class ConnectionMiddlewareExtensions
     /// <param name="limit">The most connections one address may hold open.</param>
     /// <param name="ipv6PrefixLength">The IPv6 prefix counted as one address, 0 to 128; 64 by default.</param>
     /// <returns>The builder.</returns>
-    public static IConnectionBuilder UseConnectionLimitPerIp(this IConnectionBuilder builder, int limit, int ipv6PrefixLength = 64)
+    public static IConnectionBuilder UseConnectionLimitPerIp(this IConnectionBuilder builder, int limit, int ipv6PrefixLength = 64) =>
+        UseConnectionLimitPerIp(builder, options =>
+        {
+            options.Limit = limit;
+            options.IPv6PrefixLength = ipv6PrefixLength;
+        });
+
+    /// <summary>
+    /// The per-IP connection limit of <see cref="UseConnectionLimitPerIp(IConnectionBuilder, int, int)"/>, with a message
+    /// for refused peers in the protocol's own words (<see cref="ConnectionLimitPerIpOptions.RefusalMessage"/>).
+    /// </summary>
+    /// <param name="builder">The connection pipeline.</param>
+    /// <param name="configure">Sets the limit, the IPv6 prefix and the refusal message.</param>
+    /// <returns>The builder.</returns>
+    public static IConnectionBuilder UseConnectionLimitPerIp(this IConnectionBuilder builder, Action<ConnectionLimitPerIpOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
-        RemoteAddress.ValidatePrefixLength(ipv6PrefixLength, nameof(ipv6PrefixLength));
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new ConnectionLimitPerIpOptions();
+        configure(options);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Limit, nameof(options.Limit));
+        RemoteAddress.ValidatePrefixLength(options.IPv6PrefixLength, nameof(options.IPv6PrefixLength));
         var logger = CreateLogger(builder, MiddlewareLog.CategoryName);
         var metrics = PipelineServerMetrics.Get(builder.ApplicationServices);
         var faults = PeerFaultLog.Get(builder.ApplicationServices);
-        return builder.Use(next => new ConnectionLimitPerIpMiddleware(next, limit, ipv6PrefixLength, logger, metrics, faults).OnConnectionAsync);
+        return builder.Use(next => new ConnectionLimitPerIpMiddleware(next, options, logger, metrics, faults).OnConnectionAsync);
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 using PipelineServer.Client;
 using PipelineServer.Hosting;
 using PipelineServer.Testing;
@@ -241,6 +242,74 @@ public class EchoSampleTests
     }
 
     /// <summary>The sample's host on 127.0.0.1 port 0 with the given settings, its logs and its metrics.</summary>
+    [Fact]
+    public async Task ShipsWithTheRecommendedLimitsOn()
+    {
+        await using var sample = await RunningSample.StartAsync();
+
+        var limits = await sample.Logs.WaitForEventAsync("Limits");
+        Assert.Equal(
+            "Limits: per-IP connections 100, first-message timeout 00:00:10, idle timeout 00:05:00, slow-message timeout 00:00:30, write timeout 00:00:30.",
+            limits.Message);
+    }
+
+    [Fact]
+    public async Task EachDefaultLimitIsOffWhenSetToZero()
+    {
+        await using var sample = await RunningSample.StartAsync(
+            "--MaxConnectionsPerIp", "0", "--FirstMessageTimeout", "0", "--IdleTimeout", "0", "--SlowMessageTimeout", "0", "--WriteTimeout", "0");
+
+        var limits = await sample.Logs.WaitForEventAsync("Limits");
+        Assert.Equal("Limits: per-IP connections off, first-message timeout off, idle timeout off, slow-message timeout off, write timeout off.", limits.Message);
+    }
+
+    [Fact]
+    public async Task ByDefaultClosesAConnectionThatCompletesNoMessageWithinTenSeconds()
+    {
+        var time = new FakeTimeProvider();
+        await using var sample = await RunningSample.StartAsync(time);
+        await using var silent = await sample.ConnectAsync();
+        // Counted once the chain, the timeouts included, has the connection.
+        await sample.Metrics.WaitForAsync("pipelineserver.opened_connections", 1);
+
+        time.Advance(TimeSpan.FromSeconds(9));
+        await using var other = await sample.ConnectAsync();
+        await MiddlewareTestKit.AssertEchoesAsync(other);
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        await MiddlewareTestKit.AssertClosedWithoutReplyAsync(silent);
+        await sample.Metrics.WaitForAsync("pipelineserver.closed_connections", 1, "first_message_timeout");
+        await MiddlewareTestKit.AssertEchoesAsync(other);
+    }
+
+    [Fact]
+    public async Task ByDefaultRefusesTheHundredAndFirstConnectionFromOneAddress()
+    {
+        await using var sample = await RunningSample.StartAsync();
+        var open = new List<TestClient>();
+        try
+        {
+            for (var i = 0; i < RecommendedLimits.MaxConnectionsPerIp; i++)
+            {
+                open.Add(await sample.ConnectAsync());
+            }
+
+            await sample.Metrics.WaitForAsync("pipelineserver.opened_connections", RecommendedLimits.MaxConnectionsPerIp);
+            await using var over = await sample.ConnectAsync();
+
+            await MiddlewareTestKit.AssertClosedWithoutReplyAsync(over);
+            await sample.Metrics.WaitForAsync("pipelineserver.rejected_connections", 1, "ip_limit");
+            await MiddlewareTestKit.AssertEchoesAsync(open[^1]);
+        }
+        finally
+        {
+            foreach (var client in open)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
     private sealed class RunningSample : IAsyncDisposable
     {
         private RunningSample(IHost host, TestLoggerProvider logs)
@@ -258,11 +327,22 @@ public class EchoSampleTests
 
         public EndPoint EndPoint => Host.Services.GetRequiredService<PipelineServerEndpoints>()[0].EndPoint!;
 
-        public static async Task<RunningSample> StartAsync(params string[] settings)
+        public static Task<RunningSample> StartAsync(params string[] settings) => StartAsync(null, settings);
+
+        public static async Task<RunningSample> StartAsync(TimeProvider? time, params string[] settings)
         {
             var logs = new TestLoggerProvider();
             // Peers' faults (timeouts, refusals) are logged per connection at Debug.
-            var sample = new RunningSample(EchoServerHost.Create(["--Url", "tcp://127.0.0.1:0", "--Logging:LogLevel:PipelineServer", "Debug", .. settings], b => b.Logging.AddProvider(logs)), logs);
+            var sample = new RunningSample(
+                EchoServerHost.Create(["--Url", "tcp://127.0.0.1:0", "--Logging:LogLevel:PipelineServer", "Debug", .. settings], b =>
+                {
+                    b.Logging.AddProvider(logs);
+                    if (time is not null)
+                    {
+                        b.Services.AddSingleton(time);
+                    }
+                }),
+                logs);
             await sample.Host.StartAsync(Timeout);
             return sample;
         }
