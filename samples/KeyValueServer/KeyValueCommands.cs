@@ -304,19 +304,46 @@ public sealed class KeyValueCommands
     {
         context.WriteArray(command.Count - 1);
         Span<byte> scratch = stackalloc byte[256];
-        foreach (var key in command.ArgumentsFrom(1))
+        var keys = command.ArgumentsFrom(1);
+        while (keys.MoveNext())
         {
-            if (_store.TryGet(Key(key, scratch), out var entry))
+            WriteValueOf(context, keys.Current, scratch);
+            if (!context.Session.Writer.IsWritable)
             {
-                context.WriteBulkString(entry.Bytes);
-            }
-            else
-            {
-                context.WriteNull();
+                // The reply has passed the connection's output high-water mark: the rest waits for the peer to take
+                // what is written, so that one MGET of large values stays within the connection's output bound
+                // (OutputBoundTests.AnMGetLargerThanTheOutputLimitReachesAReadingClientWhole).
+                return MGetRestAsync(context, keys);
             }
         }
 
         return default;
+    }
+
+    private async ValueTask MGetRestAsync(RespContext context, RespCommand.ArgumentEnumerator keys)
+    {
+        var scratch = new byte[256];
+        await context.Session.FlushAsync().ConfigureAwait(false);
+        while (keys.MoveNext())
+        {
+            WriteValueOf(context, keys.Current, scratch);
+            if (!context.Session.Writer.IsWritable)
+            {
+                await context.Session.FlushAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private void WriteValueOf(RespContext context, in ReadOnlySequence<byte> key, Span<byte> scratch)
+    {
+        if (_store.TryGet(Key(key, scratch), out var entry))
+        {
+            context.WriteBulkString(entry.Bytes);
+        }
+        else
+        {
+            context.WriteNull();
+        }
     }
 
     private ValueTask MSet(RespContext context, RespCommand command)

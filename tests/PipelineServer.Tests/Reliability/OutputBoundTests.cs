@@ -131,6 +131,36 @@ public class OutputBoundTests
         Assert.Empty(host.Errors);
     }
 
+    [Theory]
+    [MemberData(nameof(TestTransports.All), MemberType = typeof(TestTransports))]
+    public async Task AnMGetLargerThanTheOutputLimitReachesAReadingClientWhole(TransportKind transport)
+    {
+        // Eight 1 MiB values in one reply: twice the output limit, so the handler must wait for the client as it writes.
+        const int Value = 1024 * 1024;
+        const int Keys = 8;
+        var store = new KeyValueStore(TimeProvider.System);
+        await using var host = await TestHost.StartAsync(transport, listen => listen.UseResp(KeyValueCommands.CreateDispatcher(store)));
+        await using var client = await host.ConnectAsync();
+        var set = new StringBuilder().Append("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$").Append(Value).Append("\r\n").ToString();
+        var value = new byte[Value];
+        Random.Shared.NextBytes(value);
+        await client.SendAsync((byte[])[.. Encoding.ASCII.GetBytes(set), .. value, .. "\r\n"u8]);
+        Assert.Equal("+OK\r\n"u8.ToArray(), await client.ReceiveExactlyAsync(5));
+
+        await client.SendAsync(Encoding.ASCII.GetBytes("*9\r\n$4\r\nMGET\r\n" + string.Concat(Enumerable.Repeat("$1\r\nk\r\n", Keys))));
+
+        var bulk = Encoding.ASCII.GetBytes($"${Value}\r\n");
+        Assert.Equal("*8\r\n"u8.ToArray(), await client.ReceiveExactlyAsync(4));
+        for (var i = 0; i < Keys; i++)
+        {
+            Assert.Equal(bulk, await client.ReceiveExactlyAsync(bulk.Length));
+            Assert.Equal(value, await client.ReceiveExactlyAsync(Value));
+            Assert.Equal("\r\n"u8.ToArray(), await client.ReceiveExactlyAsync(2));
+        }
+
+        Assert.Empty(host.Errors);
+    }
+
     // Answers every message with one big response through Write, and notes the most the writer held after a write.
     private sealed class WritingHandler(int size) : IMessageHandler<ReadOnlySequence<byte>, ReadOnlySequence<byte>>
     {
