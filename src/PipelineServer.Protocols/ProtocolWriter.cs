@@ -228,7 +228,7 @@ public sealed class ProtocolWriter
                     return default;
                 }
 
-                var flush = BeginFlush();
+                var flush = BeginFlush(out var bytes);
                 if (flush.IsCompleted)
                 {
                     // The common case: the pipe is below its threshold, nothing to wait for, no allocation.
@@ -236,6 +236,7 @@ public sealed class ProtocolWriter
                     return default;
                 }
 
+                Volatile.Write(ref _inFlightBytes, bytes);
                 _flushing = true;
                 if (!cancellationToken.CanBeCanceled)
                 {
@@ -271,13 +272,15 @@ public sealed class ProtocolWriter
         }
     }
 
-    // Called under _sync with the pipe dirty and no flush under way: hands what was written to the pipe. The pipe is
-    // flushed without any caller's token: cancelling one caller's wait must not cancel a flush that carries other
-    // callers' bytes.
-    private ValueTask<FlushResult> BeginFlush()
+    // Called under _sync with the pipe dirty and no flush under way: hands what was written to the pipe, and says how many
+    // bytes that was. The caller looks at IsCompleted once and counts the bytes in flight only if it is false: a second
+    // look could see the flush complete in between, and bytes counted then would stay counted (OutputBoundTests saw
+    // twice the bound held that way). The pipe is flushed without any caller's token: cancelling one caller's wait must
+    // not cancel a flush that carries other callers' bytes.
+    private ValueTask<FlushResult> BeginFlush(out long bytes)
     {
         _dirty = false;
-        var bytes = _output.UnflushedBytes;
+        bytes = _output.UnflushedBytes;
         ValueTask<FlushResult> flush;
         try
         {
@@ -290,11 +293,6 @@ public sealed class ProtocolWriter
         }
 
         Volatile.Write(ref _unflushedBytes, 0);
-        if (!flush.IsCompleted)
-        {
-            Volatile.Write(ref _inFlightBytes, bytes);
-        }
-
         return flush;
     }
 
@@ -302,13 +300,14 @@ public sealed class ProtocolWriter
     // waiting. Allocates only when the pipe is full, like any flush that has to wait.
     private void StartFlush()
     {
-        var flush = BeginFlush();
+        var flush = BeginFlush(out var bytes);
         if (flush.IsCompleted)
         {
             CompleteSynchronousFlush(flush);
             return;
         }
 
+        Volatile.Write(ref _inFlightBytes, bytes);
         _flushing = true;
         _ = PumpAsync(flush, ownerAwaits: false).AsTask();
     }
@@ -406,7 +405,9 @@ public sealed class ProtocolWriter
                     _nextFlush = null;
                     try
                     {
-                        flush = BeginFlush();
+                        // Awaited below whatever its state, and uncounted once it has completed.
+                        flush = BeginFlush(out var bytes);
+                        Volatile.Write(ref _inFlightBytes, bytes);
                         again = true;
                     }
                     catch (ConnectionClosedException ex)
