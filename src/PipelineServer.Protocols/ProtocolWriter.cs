@@ -41,8 +41,9 @@ public sealed class ProtocolWriter
     private Action<object?>? _onOverflow;
     private object? _onOverflowState;
 
-    // Bytes written and not yet flushed, and bytes of the flush under way that the pipe has not yet accepted. Written
-    // under _sync; read without it by IsWritable (a stale read only delays the caller's flush by one message).
+    // Bytes written and not yet flushed (in the pipe, or in _pending while a flush is under way), and bytes of the flush
+    // under way that the pipe has not yet accepted. Written under _sync; read without it by IsWritable (a stale read only
+    // delays the caller's flush by one message).
     private long _unflushedBytes;
     private long _inFlightBytes;
     private long _peakBufferedBytes;
@@ -53,12 +54,20 @@ public sealed class ProtocolWriter
     private bool _closed;
     private bool _completed;
     private Exception? _closeReason;
+    // A codec failed part-way through a message: the pipe is completed with this, so the transport aborts rather than
+    // send a torn message.
+    private Exception? _torn;
     private long _writtenMessages;
     private long _writtenBytes;
     // Completed when the flush under way finishes; created only when someone waits for it.
     private TaskCompletionSource? _currentFlush;
     // Completed when the flush that will carry the bytes written during the current one finishes.
     private TaskCompletionSource? _nextFlush;
+    // What is written while a flush is under way, for the next flush: the pipe is not written while its flush is pending.
+    private PendingWrites? _pending;
+    // Complete() came while a flush was under way: the pump completes the pipe when that flush (and the next) is done.
+    private bool _completeRequested;
+    private Exception? _completeError;
 
     /// <summary>
     /// Creates a protocol writer over <paramref name="output"/> that flushes by itself at
@@ -142,15 +151,36 @@ public sealed class ProtocolWriter
                 ThrowHelper.ThrowConnectionClosed(_closeReason);
             }
 
-            var before = _output.UnflushedBytes;
-            if (before + _inFlightBytes >= _maxBufferedBytes)
+            var held = Volatile.Read(ref _unflushedBytes) + _inFlightBytes;
+            if (held >= _maxBufferedBytes)
             {
-                overflow = Overflow(before + _inFlightBytes);
+                overflow = Overflow(held);
             }
             else
             {
-                writer.WriteMessage(message, _output);
-                var after = _output.UnflushedBytes;
+                // While a flush is under way the pipe is not touched: the message goes to the pending buffer.
+                var pending = _flushing ? (_pending ??= new PendingWrites()) : null;
+                var before = pending is null ? _output.UnflushedBytes : pending.Length;
+                try
+                {
+                    if (pending is null)
+                    {
+                        writer.WriteMessage(message, _output);
+                    }
+                    else
+                    {
+                        writer.WriteMessage(message, pending);
+                    }
+                }
+                catch (Exception ex)
+                {
+                    // The codec failed part-way: whatever part of the message it wrote must never be sent as if whole.
+                    _torn = ex;
+                    MarkClosed(ex);
+                    throw;
+                }
+
+                var after = pending is null ? _output.UnflushedBytes : pending.Length;
                 _dirty = true;
                 _writtenMessages++;
                 _writtenBytes += after - before;
@@ -264,11 +294,31 @@ public sealed class ProtocolWriter
         lock (_sync)
         {
             MarkClosed(null);
-            if (!_completed)
+            if (_completed || _completeRequested)
             {
-                _completed = true;
-                _output.Complete(exception);
+                return;
             }
+
+            if (_flushing)
+            {
+                // The pipe may not be touched until its flush is done: the pump completes it then, after the pending bytes.
+                _completeRequested = true;
+                _completeError = exception;
+                return;
+            }
+
+            _completed = true;
+            _output.Complete(exception ?? _torn);
+        }
+    }
+
+    // Called under _sync by the pump once no flush is under way: a Complete() that came during a flush takes effect now.
+    private void CompleteIfRequested()
+    {
+        if (_completeRequested && !_completed)
+        {
+            _completed = true;
+            _output.Complete(_completeError ?? _torn);
         }
     }
 
@@ -399,12 +449,16 @@ public sealed class ProtocolWriter
                     MarkClosed(error);
                 }
 
-                if (!_closed && _dirty)
+                // After Complete() the bytes written before it still go out; after a failure or an overflow they do not.
+                var sendPending = _dirty && (!_closed || (_completeRequested && error is null && !peerGone && !Overflowed && _torn is null));
+                if (sendPending)
                 {
                     _currentFlush = _nextFlush;
                     _nextFlush = null;
                     try
                     {
+                        _pending?.CopyTo(_output);
+
                         // Awaited below whatever its state, and uncounted once it has completed.
                         flush = BeginFlush(out var bytes);
                         Volatile.Write(ref _inFlightBytes, bytes);
@@ -419,6 +473,10 @@ public sealed class ProtocolWriter
                 if (!again)
                 {
                     _flushing = false;
+                    _pending?.Clear();
+                    Volatile.Write(ref _unflushedBytes, 0);
+                    CompleteIfRequested();
+
                     abandoned = _currentFlush ?? _nextFlush;
                     _currentFlush = null;
                     _nextFlush = null;

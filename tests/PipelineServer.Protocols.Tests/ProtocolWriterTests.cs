@@ -300,6 +300,125 @@ public class ProtocolWriterTests
         Assert.Equal(1, counting.Flushes);
     }
 
+    [Fact]
+    public async Task WritesMadeWhileAFlushToAStreamIsPendingReachTheStreamWholeAndInOrder()
+    {
+        // A StreamPipeWriter (what TLS writes through) must not be written while its flush is pending.
+        var stream = new GatedStream();
+        var writer = new ProtocolWriter(PipeWriter.Create(stream), highWaterMark: 64 * 1024, maxBufferedBytes: null);
+        var expected = new MemoryStream();
+        for (var i = 0; i < 32; i++)
+        {
+            var body = new byte[8 * 1024];
+            Array.Fill(body, (byte)i);
+            writer.Write(s_prepender, Seq(body));
+            expected.Write(TestFrame(body));
+        }
+
+        // The flush the eighth message started waits on the stream; the 24 messages after it are held, not lost.
+        Assert.Equal(32 * (8 * 1024 + 4), writer.BufferedBytes);
+        stream.Open();
+        await writer.FlushAsync().AsTask().WaitAsync(s_timeout);
+
+        Assert.Equal(expected.ToArray(), stream.Received());
+        Assert.Equal(0, writer.BufferedBytes);
+    }
+
+    [Fact]
+    public async Task CompletingDuringAPendingFlushSendsWhatWasWrittenThenEndsTheStream()
+    {
+        var stream = new GatedStream();
+        var writer = new ProtocolWriter(PipeWriter.Create(stream), highWaterMark: 64 * 1024, maxBufferedBytes: null);
+        var expected = new MemoryStream();
+        for (var i = 0; i < 12; i++)
+        {
+            var body = new byte[8 * 1024];
+            Array.Fill(body, (byte)i);
+            writer.Write(s_prepender, Seq(body));
+            expected.Write(TestFrame(body));
+        }
+
+        writer.Complete();
+        Assert.Throws<ConnectionClosedException>(() => writer.Write(s_prepender, Seq(1)));
+        stream.Open();
+
+        await stream.Disposed.WaitAsync(s_timeout);
+        Assert.Equal(expected.ToArray(), stream.Received());
+    }
+
+    private static byte[] TestFrame(byte[] body)
+    {
+        var frame = new byte[body.Length + 4];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(frame, body.Length);
+        body.CopyTo(frame, 4);
+        return frame;
+    }
+
+    // A stream whose writes wait until it is opened, as a TLS layer over a peer that does not read yet.
+    private sealed class GatedStream : Stream
+    {
+        private readonly MemoryStream _received = new();
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Disposed => _disposed.Task;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public void Open() => _open.TrySetResult();
+
+        public byte[] Received()
+        {
+            lock (_received)
+            {
+                return _received.ToArray();
+            }
+        }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await _open.Task.WaitAsync(cancellationToken);
+            lock (_received)
+            {
+                _received.Write(buffer.Span);
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            // Completing the writer writes what is left synchronously; by then the stream is open.
+            _open.Task.Wait();
+            lock (_received)
+            {
+                _received.Write(buffer, offset, count);
+            }
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            _disposed.TrySetResult();
+            base.Dispose(disposing);
+        }
+    }
+
     private sealed class CountingPipeWriter(PipeWriter inner) : PipeWriter
     {
         public int Flushes { get; private set; }

@@ -1,3 +1,5 @@
+using System.Net.Security;
+using System.Net.Sockets;
 using System.Text;
 using EchoServer;
 using KeyValueServer;
@@ -159,6 +161,62 @@ public class OutputBoundTests
         }
 
         Assert.Empty(host.Errors);
+    }
+
+    [Fact]
+    public async Task AReplyOfManyMessagesPastTheHighWaterMarkArrivesWholeOverTls()
+    {
+        // 128 frames of 256 KiB in one reply (32 MiB), more than the kernel's buffers hold, to a client that reads only
+        // once it is all written: most of it is written while a flush through TLS (a stream) waits, and must not be lost.
+        const int Frames = 128;
+        const int Size = 256 * 1024;
+        var written = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var host = await TestHost.StartAsync(TransportKind.Sockets, listen =>
+        {
+            listen.UseTls(tls => tls.ServerCertificate = TestCertificates.Server);
+            listen.UseProtocol(EchoProtocol.CreateReader(), EchoProtocol.Writer, new FramesHandler(Frames, Size, written), options => options.MaxBufferedOutput = null);
+        });
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(host.EndPoint);
+        await using var network = new NetworkStream(socket);
+        await using var tls = new SslStream(network, leaveInnerStreamOpen: true, static (_, _, _, _) => true);
+        using var cts = new CancellationTokenSource(TestClient.Timeout);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost" }, cts.Token);
+        await tls.WriteAsync(TestClient.Frame([1]), cts.Token);
+
+        var mostHeld = await written.Task.WaitAsync(TestClient.Timeout);
+        Assert.True(mostHeld > 4 * ProtocolDefaults.OutputHighWaterMark, $"the reply should have outrun the transport: {mostHeld}");
+
+        var header = new byte[4];
+        var body = new byte[Size];
+        for (var i = 0; i < Frames; i++)
+        {
+            await tls.ReadExactlyAsync(header, cts.Token);
+            Assert.Equal(Size, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header));
+            await tls.ReadExactlyAsync(body, cts.Token);
+            Assert.True(Array.TrueForAll(body, b => b == (byte)i), $"frame {i} holds another frame's bytes");
+        }
+
+        Assert.Empty(host.Errors);
+    }
+
+    // Answers a message with many frames through Write, each filled with its index, and reports the most held.
+    private sealed class FramesHandler(int frames, int size, TaskCompletionSource<long> written) : IMessageHandler<ReadOnlySequence<byte>, ReadOnlySequence<byte>>
+    {
+        public ValueTask OnMessageAsync(ProtocolSession<ReadOnlySequence<byte>> session, ReadOnlySequence<byte> message)
+        {
+            long mostHeld = 0;
+            var body = new byte[size];
+            for (var i = 0; i < frames; i++)
+            {
+                Array.Fill(body, (byte)i);
+                session.Write(new ReadOnlySequence<byte>(body));
+                mostHeld = Math.Max(mostHeld, session.Writer.BufferedBytes);
+            }
+
+            written.TrySetResult(mostHeld);
+            return default;
+        }
     }
 
     // Answers every message with one big response through Write, and notes the most the writer held after a write.
