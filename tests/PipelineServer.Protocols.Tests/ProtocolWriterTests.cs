@@ -346,6 +346,40 @@ public class ProtocolWriterTests
         Assert.Equal(expected.ToArray(), stream.Received());
     }
 
+    [Fact]
+    public async Task ACodecThatFailsPartWayClosesTheWriterAndThePipeEndsWithItsErrorNotATornMessage()
+    {
+        var pipe = new Pipe();
+        var writer = new ProtocolWriter(pipe.Writer);
+        writer.Write(s_prepender, Seq(1));
+
+        var failure = Assert.Throws<InvalidOperationException>(() => writer.Write(new HalfThenThrow(), 0));
+
+        Assert.True(writer.IsClosed);
+        Assert.Throws<ConnectionClosedException>(() => writer.Write(s_prepender, Seq(2)));
+        writer.Complete();
+        var ended = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        {
+            while (true)
+            {
+                var read = await pipe.Reader.ReadAsync();
+                pipe.Reader.AdvanceTo(read.Buffer.End);
+            }
+        });
+        Assert.Same(failure, ended);
+    }
+
+    // Writes half a frame, then fails, as a buggy codec might.
+    private sealed class HalfThenThrow : IMessageWriter<int>
+    {
+        public void WriteMessage(int message, IBufferWriter<byte> output)
+        {
+            output.GetSpan(2)[..2].Clear();
+            output.Advance(2);
+            throw new InvalidOperationException("the codec failed part-way");
+        }
+    }
+
     private static byte[] TestFrame(byte[] body)
     {
         var frame = new byte[body.Length + 4];
